@@ -1,0 +1,20 @@
+"""mmaction-gblend: multi-modal video classification for mmaction2.
+
+Importing this package (``custom_imports=dict(imports=['mmaction_gblend'])``
+in a config) first applies the platform fixes of :mod:`.compat`, then
+registers every module of the plugin into mmaction2's registries.
+"""
+from .compat import apply_platform_fixes
+
+apply_platform_fixes()
+
+# Registration imports: each registers its modules into mmaction's registries.
+from . import datasets  # noqa: E402,F401
+from .checkpoint import (UnsafeCheckpointError, load_checkpoint_file,  # noqa: E402
+                         load_pretrained_state_dict)
+from .version import __version__  # noqa: E402
+
+__all__ = [
+    '__version__', 'apply_platform_fixes', 'load_checkpoint_file',
+    'load_pretrained_state_dict', 'UnsafeCheckpointError'
+]

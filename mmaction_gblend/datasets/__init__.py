@@ -1,0 +1,5 @@
+from .audio_visual_dataset import AudioVisualDataset, has_audio_stream
+from .errors import BadSampleError
+from .transforms import *  # noqa: F401,F403
+
+__all__ = ['AudioVisualDataset', 'BadSampleError', 'has_audio_stream']

@@ -1,0 +1,171 @@
+"""A dataset of video files whose audio is a second modality."""
+import os
+import os.path as osp
+from typing import Callable, List, Optional, Union
+
+from mmaction.datasets import VideoDataset
+from mmaction.registry import DATASETS
+from mmengine.logging import print_log
+
+from .errors import BadSampleError
+
+MISSING_AUDIO_POLICIES = ('error', 'silence')
+
+
+def has_audio_stream(path: str) -> bool:
+    """Whether a media file has an audio stream (reads the header only)."""
+    import av
+    try:
+        with av.open(path) as container:
+            return len(container.streams.audio) > 0
+    except (av.error.FFmpegError, OSError):
+        return False
+
+
+@DATASETS.register_module()
+class AudioVisualDataset(VideoDataset):
+    """Video files with labels, whose sound is read as a second modality.
+
+    The annotation file has one ``relative/path.mp4 label`` line per sample
+    (mmaction2's ``VideoDataset`` format; several labels with
+    ``multi_class=True``). Where the audio comes from:
+
+    * ``audio_suffix=None`` (default): the audio track of the video file,
+      decoded by :class:`DecodeAudioTrack`;
+    * ``audio_suffix='.wav'`` (or another audio extension): a separate file,
+      ``data_prefix['audio']/relative/path.wav``, decoded the same way;
+    * ``audio_suffix='.npy'``: precomputed log-mel features at that path,
+      read by :class:`LoadLogMelFeature` (see
+      ``tools/data/extract_audio_features.py``).
+
+    Each sample gets ``filename``, ``label``, ``audio_path`` and
+    ``audio_missing``. Loading a sample checks that its files exist and are
+    not empty, and any failure in the pipeline is raised as a
+    :class:`BadSampleError` whose message starts with the file's path.
+
+    Args:
+        ann_file: Path of the annotation file.
+        pipeline: The transforms.
+        data_prefix: ``video`` (prefix of the annotation paths) and, for
+            separate audio files, ``audio`` (defaults to the video prefix).
+        audio_suffix: See above.
+        missing_audio: What to do with a video that has no audio track.
+            ``'error'`` (default): the sample raises when loaded.
+            ``'silence'``: the dataset probes every file's header once when
+            it is built, logs how many have no audio track (and which), and
+            those samples get silence; :attr:`num_missing_audio` holds the
+            count. Only for decoded audio (not ``.npy`` features).
+        **kwargs: Passed to ``VideoDataset``.
+    """
+
+    def __init__(self,
+                 ann_file: str,
+                 pipeline: List[Union[dict, Callable]],
+                 data_prefix: Optional[dict] = None,
+                 audio_suffix: Optional[str] = None,
+                 missing_audio: str = 'error',
+                 **kwargs) -> None:
+        if missing_audio not in MISSING_AUDIO_POLICIES:
+            raise ValueError(
+                f'AudioVisualDataset.missing_audio must be one of '
+                f'{MISSING_AUDIO_POLICIES}, got {missing_audio!r}')
+        if audio_suffix is not None and not audio_suffix.startswith('.'):
+            raise ValueError('AudioVisualDataset.audio_suffix must start with '
+                             f"'.', got {audio_suffix!r}")
+        if missing_audio == 'silence' and audio_suffix == '.npy':
+            raise ValueError(
+                "AudioVisualDataset.missing_audio='silence' needs decoded "
+                "audio; with audio_suffix='.npy' a missing feature file is "
+                'an error (re-extract it)')
+        data_prefix = dict(data_prefix or {})
+        data_prefix.setdefault('video', '')
+        data_prefix.setdefault('audio', data_prefix['video'])
+        self.audio_suffix = audio_suffix
+        self.missing_audio = missing_audio
+        self.num_missing_audio = 0
+        super().__init__(ann_file, pipeline, data_prefix=data_prefix, **kwargs)
+
+    def _parse_line(self, line: str, lineno: int) -> dict:
+        fields = line.split(self.delimiter) if self.delimiter != ' ' \
+            else line.split()
+        where = f'{self.ann_file}, line {lineno}'
+        if len(fields) < 2 and not self.test_mode:
+            raise ValueError(f'{where}: expected "path label", got {line!r}')
+        try:
+            labels = [int(x) for x in fields[1:]]
+        except ValueError:
+            raise ValueError(
+                f'{where}: labels must be integers, got {line!r}') from None
+        if self.multi_class:
+            label: Union[int, List[int]] = labels
+        elif len(labels) > 1:
+            raise ValueError(f'{where}: several labels but multi_class=False')
+        else:
+            label = labels[0] if labels else -1
+        return dict(relpath=fields[0], label=label)
+
+    def load_data_list(self) -> List[dict]:
+        """Read the annotation file; probe audio tracks if asked to."""
+        if not osp.isfile(self.ann_file):
+            raise FileNotFoundError(
+                f'annotation file {self.ann_file} not found')
+        data_list = []
+        with open(self.ann_file, encoding='utf-8') as f:
+            for lineno, line in enumerate(f, start=1):
+                line = line.strip()
+                if not line or line.startswith('#'):
+                    continue
+                parsed = self._parse_line(line, lineno)
+                relpath = parsed['relpath']
+                filename = osp.join(self.data_prefix['video'], relpath)
+                audio_path = filename
+                if self.audio_suffix is not None:
+                    audio_path = osp.join(
+                        self.data_prefix['audio'],
+                        osp.splitext(relpath)[0] + self.audio_suffix)
+                data_list.append(
+                    dict(filename=filename, label=parsed['label'],
+                         audio_path=audio_path, audio_missing=False))
+        if not data_list:
+            raise ValueError(f'annotation file {self.ann_file} has no samples')
+        if self.missing_audio == 'silence':
+            self._mark_missing_audio(data_list)
+        return data_list
+
+    def _mark_missing_audio(self, data_list: List[dict]) -> None:
+        missing = []
+        for info in data_list:
+            path = info['audio_path']
+            if osp.isfile(path) and not has_audio_stream(path):
+                info['audio_missing'] = True
+                missing.append(path)
+        self.num_missing_audio = len(missing)
+        if missing:
+            shown = ', '.join(missing[:10])
+            more = f' and {len(missing) - 10} more' if len(missing) > 10 else ''
+            print_log(
+                f'{self.ann_file}: {len(missing)} of {len(data_list)} samples '
+                f'have no audio track and get silence '
+                f"(missing_audio='silence'): {shown}{more}",
+                logger='current', level=30)
+
+    def _check_file(self, path: str, what: str) -> None:
+        if not osp.isfile(path):
+            raise BadSampleError(path, f'{what} not found')
+        if os.path.getsize(path) == 0:
+            raise BadSampleError(path, f'{what} is empty')
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline on sample ``idx``, naming its file on failure."""
+        info = self.get_data_info(idx)
+        filename = info['filename']
+        self._check_file(filename, 'video file')
+        if info['audio_path'] != filename and not info['audio_missing']:
+            self._check_file(info['audio_path'], 'audio file')
+        try:
+            return self.pipeline(info)
+        except BadSampleError:
+            raise
+        except Exception as err:
+            raise BadSampleError(filename,
+                                 f'{type(err).__name__}: {err}') from err

@@ -1,0 +1,82 @@
+"""Load precomputed log-mel features (``.npy``) over each clip's window."""
+import os
+import os.path as osp
+from typing import Dict
+
+import numpy as np
+from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
+
+from ..errors import BadSampleError
+
+
+def load_feature_file(path: str) -> np.ndarray:
+    """Load a ``(num_frames, num_bins)`` feature array and check it.
+
+    Raises:
+        BadSampleError: the file is missing, empty, unreadable, not 2-D, has
+            no frames, or holds NaN/inf.
+    """
+    if not osp.isfile(path):
+        raise BadSampleError(path, 'feature file not found')
+    if os.path.getsize(path) == 0:
+        raise BadSampleError(path, 'feature file is empty')
+    try:
+        feats = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise BadSampleError(path, f'cannot read features ({err})') from None
+    if feats.ndim != 2 or feats.shape[0] == 0:
+        raise BadSampleError(
+            path, f'expected features of shape (num_frames, num_bins), got '
+            f'{feats.shape}')
+    if not np.isfinite(feats).all():
+        raise BadSampleError(path, 'features contain NaN or inf')
+    return feats.astype(np.float32, copy=False)
+
+
+@TRANSFORMS.register_module()
+class LoadLogMelFeature(BaseTransform):
+    """Load precomputed features and cut the rows of each video clip.
+
+    The features are taken to cover the whole video, so the video frame
+    ``i`` of ``total_frames`` maps to feature row
+    ``floor(i / total_frames * num_rows)`` (mmaction2's
+    ``AudioFeatureSelector`` maps frames the same way). Each clip takes
+    ``num_frames`` rows from the row of its first sampled frame, moved back
+    if they would run past the end. A file shorter than ``num_frames`` rows
+    is an error naming it: rows are never padded with zeros (mmaction2's
+    ``LoadAudioFeature`` silently returns zeros for a missing file).
+
+    Required keys: ``audio_path``, ``frame_inds``, ``num_clips``,
+    ``total_frames``. Added keys: ``audios`` (float32,
+    ``(num_clips, num_frames, num_bins)``).
+
+    Args:
+        num_frames: Feature rows per clip.
+    """
+
+    def __init__(self, num_frames: int = 128) -> None:
+        if num_frames <= 0:
+            raise ValueError('LoadLogMelFeature.num_frames must be positive, '
+                             f'got {num_frames}')
+        self.num_frames = num_frames
+
+    def transform(self, results: Dict) -> Dict:
+        path = results['audio_path']
+        feats = load_feature_file(path)
+        rows = feats.shape[0]
+        if rows < self.num_frames:
+            raise BadSampleError(
+                path, f'{rows} feature rows, fewer than the '
+                f'num_frames={self.num_frames} a clip needs')
+        clips = np.asarray(results['frame_inds']).reshape(
+            results['num_clips'], -1)
+        total = max(int(results['total_frames']), 1)
+        starts = np.floor(clips.min(axis=1) / total * rows).astype(int)
+        starts = np.clip(starts, 0, rows - self.num_frames)
+        results['audios'] = np.stack(
+            [feats[s:s + self.num_frames] for s in starts])
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(num_frames={self.num_frames})'

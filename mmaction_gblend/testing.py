@@ -1,0 +1,64 @@
+"""Helpers for tests: small real media files with known content."""
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .utils import write_video_with_audio
+
+SAMPLE_RATE = 16000
+
+
+def tone(seconds: float,
+         freqs: Sequence[float],
+         amplitude: float = 0.3,
+         sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A waveform of equal-length segments, one sine frequency each.
+
+    Tests tell which part of a track they got from its frequency.
+    """
+    n = int(round(seconds * sample_rate))
+    t = np.arange(n) / sample_rate
+    segment = np.minimum(np.arange(n) * len(freqs) // n, len(freqs) - 1)
+    freq = np.asarray(freqs, dtype=np.float64)[segment]
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def dominant_frequency(waveform: np.ndarray,
+                       sample_rate: int = SAMPLE_RATE) -> float:
+    """The frequency, in Hz, of the strongest peak of a waveform."""
+    spectrum = np.abs(np.fft.rfft(waveform * np.hanning(len(waveform))))
+    freqs = np.fft.rfftfreq(len(waveform), 1 / sample_rate)
+    return float(freqs[spectrum.argmax()])
+
+
+def write_test_clip(path: str,
+                    seconds: float = 2.0,
+                    fps: int = 16,
+                    size: int = 32,
+                    freqs: Optional[Sequence[float]] = (440.0, ),
+                    audio_seconds: Optional[float] = None,
+                    seed: int = 0) -> str:
+    """Write an MP4 of random frames and, unless ``freqs`` is None, a tone.
+
+    Args:
+        path: Output file.
+        seconds: Video length.
+        fps: Frame rate.
+        size: Frame height and width.
+        freqs: Sine frequencies of the audio's equal segments; ``None``
+            writes no audio stream.
+        audio_seconds: Audio length, if not ``seconds``.
+        seed: Seed of the random frames.
+
+    Returns:
+        ``path``.
+    """
+    rng = np.random.default_rng(seed)
+    frames = rng.integers(
+        0, 256, (int(round(seconds * fps)), size, size, 3), dtype=np.uint8)
+    waveform = None
+    if freqs is not None:
+        waveform = tone(seconds if audio_seconds is None else audio_seconds,
+                        freqs)
+    write_video_with_audio(path, frames, fps, waveform, SAMPLE_RATE)
+    return path
