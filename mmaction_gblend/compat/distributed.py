@@ -21,10 +21,12 @@ from typing import Optional, Sequence
 
 import torch
 import torch.distributed as torch_dist
-from mmaction.registry import MODEL_WRAPPERS
 from mmengine.dist import utils as dist_utils
 from mmengine.logging import print_log
 from mmengine.model import MMDistributedDataParallel
+# The root registry, not mmaction's child: Runner.wrap_model looks the type
+# up with MODEL_WRAPPERS.get, which does not search child registries.
+from mmengine.registry import MODEL_WRAPPERS
 
 _PATCHED_ATTR = '_mmaction_gblend_cpu_aware'
 

@@ -7,8 +7,9 @@ while ``mmaction/models/localizers/__init__.py`` still imports ``.drn.drn``
 imports ``mmaction.models``, so on a wheel install nothing works.
 
 Before ``mmaction.models`` is imported, we put two modules in ``sys.modules``
-under the missing names. Their ``DRN`` raises a clear error if anyone builds
-it. A source install, whose ``drn`` directory exists, is left alone.
+under the missing names. Their ``DRN``, registered in ``MODELS`` as the real
+one would be, raises a clear error if a config builds it. A source install,
+whose ``drn`` directory exists, is left alone.
 """
 import importlib.util
 import os.path as osp
@@ -55,6 +56,8 @@ def install_drn_stub_if_missing() -> bool:
     module.DRN = DRN
     package.drn = module
     package.DRN = DRN
+    from mmaction.registry import MODELS
+    MODELS.register_module(name='DRN', module=DRN, force=True)
     sys.modules[DRN_MODULE] = package
     sys.modules[f'{DRN_MODULE}.drn'] = module
     return True

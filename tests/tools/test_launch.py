@@ -1,0 +1,122 @@
+"""tools/train.py and tools/test.py as users run them: real Runners.
+
+One process, two processes (torchrun, gloo on CPU), resume after the
+first epoch, and testing a saved checkpoint. The model is mmaction2's stock
+audio recognizer on the log-mel of generated clips; what is under test is
+the launch path, the data path and the checkpoint round trip.
+"""
+import glob
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from mmaction_gblend import load_checkpoint_file
+from mmaction_gblend.testing import write_test_clip
+
+CONFIG = '''
+_base_ = ['{repo}/configs/_base_/default_runtime.py']
+data_root = '{root}'
+pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=1),
+    dict(type='DecodeAudioTrack', sample_rate=16000),
+    dict(type='LogMelSpectrogram', hop_length=160, n_mels=40,
+         num_frames=100),
+    dict(type='FormatAudioShape', input_format='NCTF'),
+    dict(type='PackActionInputs'),
+]
+dataset = dict(type='AudioVisualDataset', ann_file=data_root + '/list.txt',
+               data_prefix=dict(video=data_root), pipeline=pipeline)
+train_dataloader = dict(batch_size=2, num_workers=0,
+                        sampler=dict(type='DefaultSampler', shuffle=True),
+                        dataset=dataset)
+val_dataloader = dict(batch_size=2, num_workers=0,
+                      sampler=dict(type='DefaultSampler', shuffle=False),
+                      dataset=dict(dataset, test_mode=True))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='AccMetric')
+test_evaluator = val_evaluator
+model = dict(
+    type='RecognizerAudio',
+    backbone=dict(type='ResNet', depth=18, in_channels=1, norm_eval=False),
+    cls_head=dict(type='TSNAudioHead', num_classes=2, in_channels=512,
+                  dropout_ratio=0.0, average_clips='prob'))
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9))
+param_scheduler = [dict(type='MultiStepLR', milestones=[1], by_epoch=True)]
+default_hooks = dict(logger=dict(interval=1))
+randomness = dict(seed=0)
+'''
+
+
+@pytest.fixture(scope='module')
+def launch_setup(tmp_path_factory):
+    """Eight 2 s clips of two classes (500 / 1000 Hz) and a config."""
+    root = tmp_path_factory.mktemp('launch')
+    lines = []
+    for i in range(8):
+        label = i % 2
+        write_test_clip(str(root / f'c{label}_{i}.mp4'), size=32,
+                        freqs=(500.0 * (label + 1), ), seed=i)
+        lines.append(f'c{label}_{i}.mp4 {label}')
+    (root / 'list.txt').write_text('\n'.join(lines) + '\n')
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    config = root / 'tiny_audio.py'
+    config.write_text(CONFIG.format(repo=repo, root=root))
+    return repo, str(config), root
+
+
+def run(args, repo, timeout=400):
+    env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1',
+               PYTHON=sys.executable)
+    proc = subprocess.run(
+        args, cwd=repo, env=env, capture_output=True, text=True,
+        timeout=timeout)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    return output
+
+
+def test_train_then_resume_then_test(launch_setup, tmp_path):
+    repo, config, _ = launch_setup
+    work = str(tmp_path / 'work')
+    out = run([sys.executable, 'tools/train.py', config, '--work-dir', work],
+              repo)
+    assert 'Epoch(train) [1][4/4]' in out
+    assert 'Epoch(val) [1][4/4]' in out
+    first = osp.join(work, 'epoch_1.pth')
+    assert osp.isfile(first)
+
+    out = run([sys.executable, 'tools/train.py', config, '--work-dir', work,
+               '--resume', '--cfg-options', 'train_cfg.max_epochs=2'], repo)
+    assert f'Load checkpoint from {first}' in out
+    assert 'resumed epoch: 1, iter: 4' in out
+    assert 'Epoch(train) [1]' not in out  # the first epoch is not redone
+    assert 'Epoch(train) [2][4/4]' in out
+    second = osp.join(work, 'epoch_2.pth')
+    assert load_checkpoint_file(second)['meta']['epoch'] == 2
+
+    out = run([sys.executable, 'tools/test.py', config, second,
+               '--work-dir', str(tmp_path / 'test'), '--dump',
+               str(tmp_path / 'preds.pkl')], repo)
+    assert 'Epoch(test) [4/4]' in out and 'acc/top1:' in out
+    assert osp.isfile(tmp_path / 'preds.pkl')
+
+
+def test_two_processes_on_cpu(launch_setup, tmp_path):
+    repo, config, _ = launch_setup
+    work = str(tmp_path / 'dist')
+    out = run([
+        'bash', 'tools/dist_train.sh', config, '2', '--work-dir', work
+    ], repo)
+    assert 'Distributed training: True' in out
+    assert 'No CUDA device: starting the process group with gloo' in out
+    # 8 samples, batch 2, two processes: 2 iterations each
+    assert 'Epoch(train) [1][2/2]' in out
+    assert 'Epoch(val) [1][2/2]' in out
+    assert glob.glob(osp.join(work, 'epoch_1.pth'))
