@@ -155,8 +155,7 @@ class DemoDatasetSpec:
         # decord 0.6 misreads some frame widths (e.g. 16, 48, 72) as RGBA;
         # every multiple of 32 reads back correctly.
         if self.size < 32 or self.size % 32:
-            raise ValueError(
-                f'size must be a multiple of 32, got {self.size}')
+            raise ValueError(f'size must be a multiple of 32, got {self.size}')
         if self.duration <= 0 or self.fps <= 0:
             raise ValueError('duration and fps must be positive')
         if self.num_frames < 1:
@@ -383,8 +382,7 @@ def _render(spec: DemoDatasetSpec, seed: int, split_index: int, index: int,
     # Cues first, so they do not depend on how much the rendering draws.
     video_cue = bool(rng.random() < spec.p_video)
     audio_cue = bool(rng.random() < spec.p_audio)
-    frames, centers, radius, color = _render_video(spec, label, video_cue,
-                                                   rng)
+    frames, centers, radius, color = _render_video(spec, label, video_cue, rng)
     waveform, freqs, class_freq = _render_audio(spec, label, audio_cue, rng)
     return DemoSample(
         frames=frames,
@@ -583,8 +581,8 @@ def make_demo_dataset(out_dir: str,
         for index, label in enumerate(split_labels(spec, seed, split)):
             rel_path = f'{split}/{clip_name(int(label), index, spec)}'
             lines.append(f'{rel_path} {int(label)}')
-            tasks.append((spec, seed, split_index, index, int(label),
-                          out_dir, rel_path))
+            tasks.append((spec, seed, split_index, index, int(label), out_dir,
+                          rel_path))
         lists[split] = lines
     _remove_stale_clips(out_dir, {task[-1] for task in tasks})
 
@@ -596,8 +594,8 @@ def make_demo_dataset(out_dir: str,
     if workers > 1 and len(tasks) > 1:
         with multiprocessing.Pool(workers) as pool:
             results = pool.imap_unordered(_write_clip, tasks, chunksize=4)
-            for done, (rel_path, video_cue, audio_cue) in enumerate(results, 1):
-                cues[rel_path] = (video_cue, audio_cue)
+            for done, (rel_path, *flags) in enumerate(results, 1):
+                cues[rel_path] = tuple(flags)
                 if done % report_every == 0 and done < len(tasks):
                     log(f'[demo data] {done}/{len(tasks)} clips, '
                         f'{time.time() - start:.1f} s')
@@ -617,11 +615,7 @@ def make_demo_dataset(out_dir: str,
         meta['samples'][rel_path] = dict(
             split=split, label=label, video_cue=video_cue, audio_cue=audio_cue)
     meta['cue_rates'] = {
-        split: dict(
-            video=_mean(m['video_cue'] for m in meta['samples'].values()
-                        if m['split'] == split),
-            audio=_mean(m['audio_cue'] for m in meta['samples'].values()
-                        if m['split'] == split))
+        split: _cue_rates(meta['samples'], split)
         for split in SPLITS
     }
     # Moved to the end so "complete" is literally written last.
@@ -632,6 +626,12 @@ def make_demo_dataset(out_dir: str,
     return meta
 
 
-def _mean(values) -> Optional[float]:
-    values = [float(v) for v in values]
-    return sum(values) / len(values) if values else None
+def _cue_rates(samples: dict, split: str) -> Dict[str, Optional[float]]:
+    """Fraction of the clips of ``split`` that have each cue."""
+    infos = [info for info in samples.values() if info['split'] == split]
+    if not infos:
+        return dict(video=None, audio=None)
+    return {
+        kind: sum(info[f'{kind}_cue'] for info in infos) / len(infos)
+        for kind in ('video', 'audio')
+    }

@@ -147,7 +147,9 @@ def write_video_with_audio(path: str,
             container.mux(audio.encode(None))
 
 
-def write_wav(path: str, waveform: np.ndarray, sample_rate: int = 16000) -> None:
+def write_wav(path: str,
+              waveform: np.ndarray,
+              sample_rate: int = 16000) -> None:
     """Write a mono waveform as a 16-bit PCM WAV file.
 
     Args:

@@ -120,3 +120,48 @@ def test_two_processes_on_cpu(launch_setup, tmp_path):
     assert 'Epoch(train) [1][2/2]' in out
     assert 'Epoch(val) [1][2/2]' in out
     assert glob.glob(osp.join(work, 'epoch_1.pth'))
+
+
+def load_tool(repo, name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        f'tool_{name}', osp.join(repo, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_options_reach_the_config(launch_setup, tmp_path):
+    repo, config, _ = launch_setup
+    train = load_tool(repo, 'train')
+    cfg = train.build_config(train.parse_args([
+        config, '--amp', '--resume', '--seed', '7', '--cfg-options',
+        'train_cfg.max_epochs=5'
+    ]))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 'dynamic'
+    assert cfg.resume is True and cfg.load_from is None
+    assert cfg.randomness == dict(seed=7, deterministic=False)
+    assert cfg.train_cfg.max_epochs == 5
+    assert cfg.work_dir == './work_dirs/tiny_audio'
+    cfg = train.build_config(
+        train.parse_args([config, '--resume', 'x.pth', '--work-dir', 'w']))
+    assert cfg.resume is True and cfg.load_from == 'x.pth'
+    assert cfg.work_dir == 'w'
+    with pytest.raises(ValueError, match='no mixed-precision form'):
+        train.build_config(train.parse_args([
+            config, '--amp', '--cfg-options', 'optim_wrapper.type=Custom'
+        ]))
+
+
+def test_test_options_reach_the_config(launch_setup):
+    repo, config, _ = launch_setup
+    test = load_tool(repo, 'test')
+    cfg = test.build_config(
+        test.parse_args([config, 'ckpt.pth', '--dump', 'out.pkl']))
+    assert cfg.load_from == 'ckpt.pth'
+    assert cfg.test_evaluator[-1] == dict(
+        type='DumpResults', out_file_path='out.pkl')
+    with pytest.raises(ValueError, match='--dump must end with .pkl'):
+        test.build_config(
+            test.parse_args([config, 'ckpt.pth', '--dump', 'out.json']))

@@ -71,7 +71,8 @@ def read_audio_track(path: str, sample_rate: int) -> np.ndarray:
     try:
         reader = decord.AudioReader(path, sample_rate=sample_rate, mono=True)
         samples = reader[:].asnumpy()
-    except decord.DECORDError as err:
+    except (decord.DECORDError, RuntimeError) as err:
+        # decord raises DECORDError, or a bare RuntimeError for some damage
         message = str(err)
         if "Can't find audio stream" in message:
             raise BadSampleError(path, 'no audio stream') from None
