@@ -9,7 +9,7 @@ from .compat import apply_platform_fixes
 apply_platform_fixes()
 
 # Registration imports: each registers its modules into mmaction's registries.
-from . import datasets  # noqa: E402,F401
+from . import datasets, evaluation, models  # noqa: E402,F401
 from .checkpoint import (UnsafeCheckpointError, load_checkpoint_file,  # noqa: E402
                          load_pretrained_state_dict)
 from .version import __version__  # noqa: E402

@@ -47,7 +47,7 @@ def load_split(cfg: Config, split: str, data_root: str,
         ann_file=osp.join(data_root, f'{split}_list.txt'),
         data_prefix=dict(video=data_root))
     loader = Runner.build_dataloader(loader_cfg, seed=0)
-    preprocessor = MODELS.build(cfg.data_preprocessor)
+    preprocessor = MODELS.build(cfg.model.data_preprocessor)
     labels: collections.Counter = collections.Counter()
     shapes = {}
     start = time.perf_counter()

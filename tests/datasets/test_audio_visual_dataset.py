@@ -54,7 +54,7 @@ def test_demo_pipeline_gives_one_tensor_per_modality(av_root, repo_root):
     assert batch['inputs']['imgs'][0].shape == (1, 3, 8, 56, 56)
     assert batch['inputs']['audios'][0].shape == (1, 1, 100, 40)
 
-    preprocessor = MODELS.build(cfg.data_preprocessor)
+    preprocessor = MODELS.build(cfg.model.data_preprocessor)
     data = preprocessor(batch, training=True)
     imgs, audios = data['inputs']['imgs'], data['inputs']['audios']
     assert imgs.shape == (2, 1, 3, 8, 56, 56) and imgs.dtype == torch.float32

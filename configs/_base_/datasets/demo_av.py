@@ -79,5 +79,5 @@ test_dataloader = dict(
         ann_file=ann_file_test,
         pipeline=test_pipeline))
 
-val_evaluator = dict(type='AccMetric')
+val_evaluator = dict(type='MultiHeadAccMetric')
 test_evaluator = val_evaluator

@@ -1,0 +1,8 @@
+# Naive late fusion: only the fused head's loss trains the model (the
+# modality heads are computed and evaluated, with weight 0).
+_base_ = [
+    '../_base_/models/r3d18-rgb_r18-audio.py',
+    '../_base_/datasets/demo_av.py', '../_base_/schedules/sgd_demo.py',
+    '../_base_/default_runtime.py'
+]
+model = dict(blend_weights=dict(rgb=0.0, audio=0.0, fused=1.0))

@@ -1,0 +1,3 @@
+from .multi_head_acc_metric import MultiHeadAccMetric
+
+__all__ = ['MultiHeadAccMetric']

@@ -1,0 +1,37 @@
+"""``frozen_stages`` and ``norm_eval`` with mmaction2's meaning, shared."""
+from typing import Sequence
+
+import torch.nn as nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+class StageFreezingMixin:
+    """Freeze the first stages and optionally keep every norm in eval mode.
+
+    The host defines ``frozen_stages`` (-1: none; 0: the stem; k: the stem
+    and stages 1..k), ``norm_eval`` and ``_stage_modules(index)``.
+    """
+    frozen_stages: int
+    norm_eval: bool
+
+    def _stage_modules(self, index: int) -> Sequence[nn.Module]:
+        raise NotImplementedError
+
+    def _freeze_stages(self) -> None:
+        """Fix the parameters and norm statistics of the frozen stages."""
+        for index in range(self.frozen_stages + 1):
+            for module in self._stage_modules(index):
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        """Set train/eval mode, keeping frozen stages and norms in eval."""
+        super().train(mode)
+        # nn.Module.train flips every child back to training mode.
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self

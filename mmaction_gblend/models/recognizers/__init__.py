@@ -1,0 +1,3 @@
+from .multi_head_recognizer import FUSED, MultiHeadRecognizer
+
+__all__ = ['FUSED', 'MultiHeadRecognizer']

@@ -1,0 +1,359 @@
+"""A recognizer with one branch and head per modality and a fused head.
+
+The model of G-Blend (Wang, Tran, Feiszli, CVPR 2020, Sec. 3): k modality
+branches, each an encoder with its own classification head, and a fused head
+on the fused features; k + 1 losses blended as ``sum_i w_i * L_i``.
+"""
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+from mmengine.model import BaseModel
+
+from ..utils import global_avg_pool, load_branch_checkpoint
+
+FUSED = 'fused'
+# How a branch's input folds into a batch for its backbone (see _fold).
+INPUT_FORMATS = ('NCTHW', 'NCTF', 'NCHW')
+DEFAULT_INPUT_FORMAT = dict(imgs='NCTHW', audios='NCTF', flows='NCTHW')
+
+
+def _check_weights(weights: Dict[str, float], heads: Sequence[str],
+                   key: str) -> List[float]:
+    """Validate blend weights: one per head, finite, >= 0, summing to 1."""
+    if set(weights) != set(heads):
+        raise ValueError(
+            f'{key} must give one weight per head {list(heads)}, got '
+            f'{sorted(weights)}')
+    values = [float(weights[h]) for h in heads]
+    if not all(v == v and abs(v) != float('inf') for v in values):
+        raise ValueError(f'{key} must be finite, got {dict(weights)}')
+    if min(values) < 0:
+        raise ValueError(f'{key} must be >= 0, got {dict(weights)}')
+    if abs(sum(values) - 1.0) > 1e-4:
+        raise ValueError(f'{key} must sum to 1, got {dict(weights)} '
+                         f'(sum {sum(values):.6g})')
+    return values
+
+
+@MODELS.register_module()
+class MultiHeadRecognizer(BaseModel):
+    """Multi-modal recognizer: one branch and head per modality, fused head.
+
+    Each branch is any mmaction2 backbone config (2D/3D RGB, flow) or one of
+    ours (audio). Every step computes every head, so DDP never sees unused
+    parameters; each head's loss ``loss_<head>`` is its cross-entropy times
+    its blend weight, kept in the buffer :attr:`blend_weights` (saved in
+    checkpoints, the same on every process; G-Blend rewrites it). The
+    unweighted cross-entropy and top-1 accuracy of every head are reported
+    as ``<head>_ce`` and ``<head>_top1`` (no "loss" in the name, so they are
+    logged, not optimised).
+
+    At test time ``pred_score`` holds the fused head's scores (or those of
+    ``predict_head``) and ``head_scores`` every modality head's.
+
+    Args:
+        branches: ``{modality: dict(backbone=..., feat_dim=..., input_key=...,
+            input_format=..., init_from=...)}``. ``input_key`` is the key of
+            the batch's inputs (the pipeline's ``collect_keys``); it defaults
+            to the modality name. ``input_format`` says how views fold into
+            the batch: ``'NCTHW'`` (3D video) and ``'NCTF'`` (audio) take
+            ``[N, V, ...]`` to ``[N*V, ...]``; ``'NCHW'`` (2D, TSN) runs the
+            ``S`` frames ``[N, S, C, H, W]`` through the backbone and
+            averages their feature maps. ``feat_dim`` is the channels of the
+            backbone's output. ``init_from``: see
+            :func:`~mmaction_gblend.models.utils.load_branch_checkpoint`.
+        num_classes: Number of classes.
+        fusion: Fusion module config (its ``in_channels`` is filled in from
+            the branches' ``feat_dim``). Required for 2 or more modalities,
+            not allowed for one (a uni-modal model has no fused head).
+        head: Config of each head, without ``in_channels``/``num_classes``.
+        loss_cls: Classification loss of every head.
+        blend_weights: ``{head: weight}`` for the modality heads and
+            ``'fused'``; >= 0, summing to 1. Default: the fused head alone
+            (naive late fusion), or 1 for a uni-modal model.
+        predict_head: The head whose scores are ``pred_score``; defaults to
+            ``'fused'`` (the modality for a uni-modal model).
+        average_clips: ``'prob'`` or ``'score'``: how views are averaged at
+            test time.
+        data_preprocessor: As for mmaction2's recognizers.
+        init_cfg: As for ``BaseModel``.
+    """
+
+    def __init__(self,
+                 branches: Dict[str, dict],
+                 num_classes: int,
+                 fusion: Optional[dict] = None,
+                 head: Optional[dict] = None,
+                 loss_cls: Optional[dict] = None,
+                 blend_weights: Optional[Dict[str, float]] = None,
+                 predict_head: Optional[str] = None,
+                 average_clips: str = 'prob',
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(type='ActionDataPreprocessor')
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if not branches:
+            raise ValueError('MultiHeadRecognizer.branches is empty')
+        self.modalities = list(branches)
+        for name in self.modalities:
+            if not name.isidentifier() or 'loss' in name or name == FUSED:
+                raise ValueError(
+                    f'MultiHeadRecognizer.branches: bad modality name '
+                    f'{name!r} (an identifier, not {FUSED!r}, without '
+                    '"loss", which would make its metrics optimised)')
+        if average_clips not in ('prob', 'score'):
+            raise ValueError("MultiHeadRecognizer.average_clips must be "
+                             f"'prob' or 'score', got {average_clips!r}")
+        self.num_classes = num_classes
+        self.average_clips = average_clips
+
+        self.backbones = nn.ModuleDict()
+        self.input_keys: Dict[str, str] = {}
+        self.input_formats: Dict[str, str] = {}
+        self.feat_dims: Dict[str, int] = {}
+        self.branch_init: Dict[str, dict] = {}
+        self._check_preprocessor_keys(data_preprocessor, {
+            name: cfg.get('input_key', name)
+            for name, cfg in branches.items()
+        })
+        for name, cfg in branches.items():
+            self._build_branch(name, dict(cfg))
+
+        head = dict(head or dict(type='ClassifierHead'))
+        head.setdefault('type', 'ClassifierHead')
+        self.heads = nn.ModuleDict({
+            name: MODELS.build(
+                dict(head, in_channels=self.feat_dims[name],
+                     num_classes=num_classes))
+            for name in self.modalities
+        })
+        if len(self.modalities) > 1:
+            if fusion is None:
+                raise ValueError(
+                    'MultiHeadRecognizer.fusion is required for '
+                    f'{len(self.modalities)} modalities')
+            self.fusion = MODELS.build(
+                dict(fusion, in_channels=dict(self.feat_dims)))
+            self.heads[FUSED] = MODELS.build(
+                dict(head, in_channels=self.fusion.out_channels,
+                     num_classes=num_classes))
+        elif fusion is not None:
+            raise ValueError('MultiHeadRecognizer.fusion given for a single '
+                             'modality; a uni-modal model has no fusion')
+        else:
+            self.fusion = None
+        self.head_names = list(self.heads)
+
+        if blend_weights is None:
+            default = FUSED if self.fusion is not None else self.modalities[0]
+            blend_weights = {h: float(h == default) for h in self.head_names}
+        self.register_buffer(
+            'blend_weights',
+            torch.tensor(
+                _check_weights(blend_weights, self.head_names,
+                               'MultiHeadRecognizer.blend_weights'),
+                dtype=torch.float32))
+        self.predict_head = predict_head or (
+            FUSED if self.fusion is not None else self.modalities[0])
+        if self.predict_head not in self.head_names:
+            raise ValueError(
+                f'MultiHeadRecognizer.predict_head must be one of '
+                f'{self.head_names}, got {self.predict_head!r}')
+        self.loss_cls = MODELS.build(
+            loss_cls or dict(type='CrossEntropyLoss'))
+
+    # construction helpers -------------------------------------------------
+
+    def _build_branch(self, name: str, cfg: dict) -> None:
+        where = f'MultiHeadRecognizer.branches.{name}'
+        if 'backbone' not in cfg or 'feat_dim' not in cfg:
+            raise ValueError(f'{where} needs "backbone" and "feat_dim"')
+        key = cfg.pop('input_key', name)
+        fmt = cfg.pop('input_format', DEFAULT_INPUT_FORMAT.get(key))
+        if fmt not in INPUT_FORMATS:
+            raise ValueError(f'{where}.input_format must be one of '
+                             f'{INPUT_FORMATS}, got {fmt!r}')
+        self.backbones[name] = MODELS.build(cfg.pop('backbone'))
+        self.input_keys[name] = key
+        self.input_formats[name] = fmt
+        self.feat_dims[name] = int(cfg.pop('feat_dim'))
+        if cfg.get('init_from') is not None:
+            self.branch_init[name] = dict(cfg.pop('init_from'))
+        cfg.pop('init_from', None)
+        if cfg:
+            raise ValueError(f'{where}: unknown keys {sorted(cfg)}')
+
+    @staticmethod
+    def _check_preprocessor_keys(preprocessor: dict,
+                                 input_keys: Dict[str, str]) -> None:
+        """The preprocessor must handle every branch's input key."""
+        sub = preprocessor.get('preprocessors') \
+            if isinstance(preprocessor, dict) else None
+        if sub is None:
+            if len(input_keys) > 1:
+                raise ValueError(
+                    'MultiHeadRecognizer.data_preprocessor must be a '
+                    'MultiModalDataPreprocessor with one preprocessor per '
+                    f'input key {sorted(set(input_keys.values()))}')
+            return
+        missing = sorted(set(input_keys.values()) - set(sub))
+        if missing:
+            raise ValueError(
+                f'MultiHeadRecognizer: branches read input keys {missing} '
+                'that data_preprocessor.preprocessors does not have '
+                f'(it has {sorted(sub)}); the pipeline\'s PackActionInputs '
+                'collect_keys must name them too')
+
+    def init_weights(self) -> None:
+        """Initialise, then load the branches' ``init_from`` checkpoints."""
+        super().init_weights()
+        for name, spec in self.branch_init.items():
+            load_branch_checkpoint(self.backbones[name], self.heads[name],
+                                   name, **spec)
+
+    # blend weights --------------------------------------------------------
+
+    def get_blend_weights(self) -> Dict[str, float]:
+        """The current blend weights, ``{head: weight}``."""
+        return OrderedDict(
+            zip(self.head_names, self.blend_weights.tolist()))
+
+    def set_blend_weights(self, weights: Dict[str, float]) -> None:
+        """Replace the blend weights (validated: >= 0, sum 1, finite)."""
+        values = _check_weights(weights, self.head_names, 'blend weights')
+        self.blend_weights.copy_(
+            torch.tensor(values, dtype=self.blend_weights.dtype))
+
+    # forward --------------------------------------------------------------
+
+    def _fold(self, name: str, x: torch.Tensor) -> Tuple[torch.Tensor, int]:
+        """``[N, V, ...]`` -> ``[N*V, ...]`` and the number of views V."""
+        if x.dim() < 3:
+            raise ValueError(
+                f'branch {name}: input {self.input_keys[name]} has shape '
+                f'{tuple(x.shape)}; expected [N, views, ...]')
+        return x.reshape((-1, ) + x.shape[2:]), x.shape[1]
+
+    def _backbone_map(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        out = self.backbones[name](x)
+        if isinstance(out, (tuple, list)):
+            # several pathways (e.g. SlowFast): pool each, then concatenate
+            out = torch.cat([global_avg_pool(o) for o in out], dim=1)
+        if out.shape[1] != self.feat_dims[name]:
+            raise ValueError(
+                f'branch {name}: the backbone gives {out.shape[1]} channels '
+                f'but feat_dim is {self.feat_dims[name]}')
+        return out
+
+    def extract_feat(self, inputs: Dict[str, torch.Tensor]
+                     ) -> Tuple[Dict[str, torch.Tensor], int]:
+        """Run every branch; return its feature map per sample-view.
+
+        Returns:
+            ``({modality: [N*V, C, *spatial]}, V)``. Modalities with
+            different view counts (e.g. 3 crops of video, 1 audio clip) are
+            averaged over their views first, so V is 1.
+        """
+        if not isinstance(inputs, dict):
+            raise TypeError('MultiHeadRecognizer expects inputs as a dict '
+                            f'{{input_key: tensor}}, got {type(inputs)}')
+        maps, views = {}, {}
+        for name in self.modalities:
+            key = self.input_keys[name]
+            if key not in inputs:
+                raise KeyError(
+                    f'branch {name} reads input {key!r}, but the batch has '
+                    f'{sorted(inputs)}; check PackActionInputs collect_keys')
+            x, v = self._fold(name, inputs[key])
+            fmap = self._backbone_map(name, x)
+            if self.input_formats[name] == 'NCHW':
+                # TSN-style: the S frames of a sample are one view
+                fmap = fmap.reshape((-1, v) + fmap.shape[1:]).mean(dim=1)
+                v = 1
+            maps[name], views[name] = fmap, v
+        if len(set(views.values())) > 1:
+            maps = {
+                name: fmap.reshape((-1, views[name]) +
+                                   fmap.shape[1:]).mean(dim=1)
+                for name, fmap in maps.items()
+            }
+            return maps, 1
+        return maps, next(iter(views.values()))
+
+    def head_logits(self, maps: Dict[str, torch.Tensor]
+                    ) -> Dict[str, torch.Tensor]:
+        """Scores ``[N*V, num_classes]`` of every head, fused last."""
+        logits = OrderedDict(
+            (name, self.heads[name](maps[name])) for name in self.modalities)
+        if self.fusion is not None:
+            logits[FUSED] = self.heads[FUSED](self.fusion(maps))
+        return logits
+
+    def forward(self,
+                inputs: Dict[str, torch.Tensor],
+                data_samples: Optional[List[ActionDataSample]] = None,
+                mode: str = 'tensor'):
+        """``'loss'``, ``'predict'``, or ``'tensor'`` (the heads' scores)."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            maps, _ = self.extract_feat(inputs)
+            return self.head_logits(maps)
+        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
+                           'predict and tensor mode')
+
+    @staticmethod
+    def _labels(data_samples: List[ActionDataSample]) -> torch.Tensor:
+        labels = torch.stack([s.gt_label for s in data_samples])
+        return labels.squeeze(1) if labels.dim() == 2 and \
+            labels.shape[1] == 1 else labels
+
+    def loss(self, inputs: Dict[str, torch.Tensor],
+             data_samples: List[ActionDataSample]) -> Dict[str, torch.Tensor]:
+        """Blended losses ``loss_<head>`` and per-head monitors."""
+        maps, views = self.extract_feat(inputs)
+        labels = self._labels(data_samples)
+        if views > 1:
+            labels = labels.repeat_interleave(views, dim=0)
+        out = OrderedDict()
+        for i, (name, logits) in enumerate(self.head_logits(maps).items()):
+            ce = self.loss_cls(logits, labels)
+            out[f'loss_{name}'] = self.blend_weights[i] * ce
+            out[f'{name}_ce'] = ce.detach()
+            if labels.dim() == 1:
+                out[f'{name}_top1'] = (logits.detach().argmax(dim=1) ==
+                                       labels).float().mean()
+        return out
+
+    def _average_views(self, logits: torch.Tensor,
+                       batch_size: int) -> torch.Tensor:
+        logits = logits.reshape((batch_size, -1) + logits.shape[1:])
+        if self.average_clips == 'prob':
+            return F.softmax(logits, dim=2).mean(dim=1)
+        return logits.mean(dim=1)
+
+    def predict(self, inputs: Dict[str, torch.Tensor],
+                data_samples: List[ActionDataSample]
+                ) -> List[ActionDataSample]:
+        """Fused (or ``predict_head``) scores as ``pred_score``; every
+        modality head's in ``head_scores``."""
+        maps, _ = self.extract_feat(inputs)
+        scores = {
+            name: self._average_views(logits, len(data_samples))
+            for name, logits in self.head_logits(maps).items()
+        }
+        for i, sample in enumerate(data_samples):
+            sample.set_pred_score(scores[self.predict_head][i])
+            sample.set_field(
+                {name: scores[name][i] for name in self.modalities},
+                'head_scores')
+        return data_samples

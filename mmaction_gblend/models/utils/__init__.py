@@ -1,0 +1,4 @@
+from .checkpoint_mapping import load_branch_checkpoint
+from .pooling import global_avg_pool, to_tokens
+
+__all__ = ['load_branch_checkpoint', 'global_avg_pool', 'to_tokens']
