@@ -9,12 +9,14 @@ from .compat import apply_platform_fixes
 apply_platform_fixes()
 
 # Registration imports: each registers its modules into mmaction's registries.
-from . import datasets, evaluation, models  # noqa: E402,F401
-from .checkpoint import (UnsafeCheckpointError, load_checkpoint_file,  # noqa: E402
-                         load_pretrained_state_dict)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from .blending import blend_statistics, estimate_blend_weights  # noqa: E402
+from .checkpoint import (  # noqa: E402
+    UnsafeCheckpointError, load_checkpoint_file, load_pretrained_state_dict)
 from .version import __version__  # noqa: E402
 
 __all__ = [
-    '__version__', 'apply_platform_fixes', 'load_checkpoint_file',
+    '__version__', 'apply_platform_fixes', 'estimate_blend_weights',
+    'blend_statistics', 'load_checkpoint_file',
     'load_pretrained_state_dict', 'UnsafeCheckpointError'
 ]

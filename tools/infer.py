@@ -1,6 +1,7 @@
 """Classify a video file with audio: top-k classes, fused and per head.
 
-    python tools/infer.py CONFIG CHECKPOINT VIDEO [--topk 5] [--label-map classes.txt]
+    python tools/infer.py CONFIG CHECKPOINT VIDEO [--topk 5]
+        [--label-map classes.txt]
 
 Uses mmaction2's ``init_recognizer`` and ``inference_recognizer`` with the
 config's test pipeline, so the clip is sampled, decoded (video and its audio
@@ -11,9 +12,9 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 import torch
+from mmaction.apis import inference_recognizer, init_recognizer
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
-from mmaction.apis import inference_recognizer, init_recognizer
 
 
 def parse_args(argv=None) -> argparse.Namespace:

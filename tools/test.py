@@ -1,7 +1,8 @@
 """Evaluate a checkpoint on the test split of a config.
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump preds.pkl]
-    torchrun --nproc_per_node=N tools/test.py CONFIG CHECKPOINT --launcher pytorch
+    torchrun --nproc_per_node=N tools/test.py CONFIG CHECKPOINT \
+        --launcher pytorch
 """
 import argparse
 

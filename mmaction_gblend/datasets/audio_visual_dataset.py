@@ -142,7 +142,8 @@ class AudioVisualDataset(VideoDataset):
         self.num_missing_audio = len(missing)
         if missing:
             shown = ', '.join(missing[:10])
-            more = f' and {len(missing) - 10} more' if len(missing) > 10 else ''
+            more = f' and {len(missing) - 10} more' \
+                if len(missing) > 10 else ''
             print_log(
                 f'{self.ann_file}: {len(missing)} of {len(data_list)} samples '
                 f'have no audio track and get silence '

@@ -1,4 +1,4 @@
-"""Multi-process pieces on CPU: gloo fallback and the any-device DDP wrapper."""
+"""Multi-process pieces on CPU: the gloo fallback and the DDP wrapper."""
 import subprocess
 import sys
 import textwrap
@@ -58,8 +58,8 @@ def test_wrapper_drops_device_ids_for_cpu_modules(tmp_path):
 
 def test_runner_finds_the_wrapper_by_name():
     # Runner.wrap_model resolves model_wrapper_cfg.type on the root registry
-    from mmengine.registry import MODEL_WRAPPERS
     from mmengine.model import is_model_wrapper
+    from mmengine.registry import MODEL_WRAPPERS
     assert MODEL_WRAPPERS.get('AnyDeviceDistributedDataParallel') is \
         AnyDeviceDistributedDataParallel
     assert issubclass(AnyDeviceDistributedDataParallel,

@@ -164,7 +164,8 @@ def test_log_mel_transform_crops_to_num_frames_and_checks():
                        audio_sample_rate=SR, filename='short.mp4'))
     nan = tone(1.0, (440.0, ))[None].copy()
     nan[0, 100] = np.nan
-    with pytest.raises(BadSampleError, match='nan.mp4: audio samples are not finite'):
+    with pytest.raises(BadSampleError,
+                       match='nan.mp4: audio samples are not finite'):
         transform(dict(audios=nan, audio_sample_rate=SR,
                        filename='nan.mp4'))
     assert 'num_frames=100' in repr(transform)

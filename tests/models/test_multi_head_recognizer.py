@@ -7,8 +7,6 @@ import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 
-from mmaction_gblend.models.recognizers import MultiHeadRecognizer
-
 NUM_CLASSES = 4
 PREPROCESSOR = dict(
     type='MultiModalDataPreprocessor',
@@ -269,3 +267,39 @@ def test_init_from_mmaction_style_checkpoint(tmp_path):
     wider = MODELS.build(dict(type='AudioResNet', depth=18, base_channels=8))
     with pytest.raises(ValueError, match=r'shapes differ.*conv1.weight'):
         load_branch_checkpoint(wider, None, 'audio', path)
+
+
+@pytest.mark.parametrize('stock,branch_key', [
+    (dict(type='Recognizer3D',
+          backbone=dict(type='ResNet3dSlowOnly', depth=18, base_channels=8,
+                        pretrained=None, lateral=False,
+                        conv1_kernel=(1, 7, 7), inflate=(0, 0, 1, 1)),
+          cls_head=dict(type='I3DHead', num_classes=NUM_CLASSES,
+                        in_channels=64)), 'rgb'),
+    (dict(type='RecognizerAudio',
+          backbone=dict(type='ResNetAudio', depth=50, base_channels=4,
+                        pretrained=None),
+          cls_head=dict(type='TSNAudioHead', num_classes=NUM_CLASSES,
+                        in_channels=128)), 'audio'),
+])
+def test_init_from_a_stock_mmaction_recognizer(tmp_path, stock, branch_key):
+    """A model-zoo-style checkpoint of a stock mmaction2 recognizer (its
+    ``backbone.`` and ``cls_head.fc_cls.`` keys) initialises a branch."""
+    from mmengine.runner import save_checkpoint
+    source = MODELS.build(stock)
+    path = str(tmp_path / 'zoo.pth')
+    save_checkpoint(source.state_dict(), path)
+    branch = dict(
+        input_key='imgs' if branch_key == 'rgb' else 'audios',
+        feat_dim=stock['cls_head']['in_channels'],
+        backbone=copy.deepcopy(stock['backbone']),
+        init_from=dict(checkpoint=path, head_prefix='cls_head.fc_cls.'))
+    branches = dict(rgb=RGB, audio=AUDIO)
+    branches[branch_key] = branch
+    model = MODELS.build(model_cfg(branches=branches))
+    model.init_weights()
+    for k, v in source.backbone.state_dict().items():
+        torch.testing.assert_close(
+            model.backbones[branch_key].state_dict()[k], v)
+    torch.testing.assert_close(model.heads[branch_key].fc_cls.weight,
+                               source.cls_head.fc_cls.weight)

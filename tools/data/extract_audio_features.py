@@ -40,10 +40,9 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mmaction_gblend.datasets.errors import BadSampleError
-from mmaction_gblend.datasets.transforms.audio_decoding import \
-    read_audio_track
+from mmaction_gblend.datasets.transforms.audio_decoding import read_audio_track
 from mmaction_gblend.datasets.transforms.log_mel import (SCALES,
-                                                          log_mel_spectrogram)
+                                                         log_mel_spectrogram)
 
 METADATA_FILE = 'extract_audio_features.json'
 DEFAULT_EXTS = ('mp4', 'avi', 'mkv', 'mov', 'webm', 'm4a', 'wav', 'flac',

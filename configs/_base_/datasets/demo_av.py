@@ -51,16 +51,17 @@ val_pipeline = [
 ]
 test_pipeline = val_pipeline
 
+train_dataset = dict(
+    type=dataset_type,
+    ann_file=ann_file_train,
+    data_prefix=dict(video=data_root),
+    pipeline=train_pipeline)
 train_dataloader = dict(
     batch_size=16,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_train,
-        data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
+    dataset=train_dataset)
 val_dataloader = dict(
     batch_size=16,
     num_workers=2,

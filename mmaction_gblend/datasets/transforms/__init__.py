@@ -1,4 +1,5 @@
-from .audio_decoding import DecodeAudioTrack, clip_time_windows, read_audio_track
+from .audio_decoding import (DecodeAudioTrack, clip_time_windows,
+                             read_audio_track)
 from .audio_features import LoadLogMelFeature, load_feature_file
 from .log_mel import LogMelSpectrogram, log_mel_spectrogram
 

@@ -1,4 +1,4 @@
-"""Log-mel spectrograms of decoded audio (librosa), as a function and a transform.
+"""Log-mel spectrograms of decoded audio (librosa): a function, a transform.
 
 The defaults reproduce the features of mmaction2's
 ``tools/data/build_audio_features.py`` (16 kHz, 512-point FFT, hop 256, 80 mel

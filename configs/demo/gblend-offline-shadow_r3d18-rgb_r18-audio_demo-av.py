@@ -1,0 +1,15 @@
+# Offline Gradient Blending (Wang et al. 2020, Algorithms 1 and 2): before
+# training, a copy of the model is trained for each head (RGB, audio, fused)
+# on that head's loss alone over a 4-epoch super-epoch (15% of its
+# iterations); the weights estimated from their held-out and train losses
+# then stay fixed for the whole run.
+_base_ = ['./gblend-online_r3d18-rgb_r18-audio_demo-av.py']
+
+custom_hooks = [
+    dict(
+        type='GradientBlendingHook',
+        mode='offline',
+        estimator='shadow',
+        warmup_epochs=4,
+        shadow_fraction=0.15)
+]

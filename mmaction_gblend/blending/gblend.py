@@ -1,0 +1,488 @@
+"""Gradient-Blending weights from per-head train / held-out measurements.
+
+Pure functions (standard library only: no torch, no mmengine) implementing
+the weight estimate of Gradient Blending (G-Blend): Wang, Tran, Feiszli,
+"What Makes Training Multi-Modal Classification Networks Hard?", CVPR 2020
+(arXiv:1905.12681), Sec. 3, Proposition 1 and Eq. 7.
+
+Each head ``i`` (every modality's own head and the fused head) is measured at
+two checkpoints ``N`` (``before``) and ``N + n`` (``after``): its mean loss
+on a fixed subset ``T'`` of the training data (``L^T``) and on a held-out
+subset ``V`` of the training set (``L^V``). With ``O_N = L^V_N - L^T_N``:
+
+* generalization ``G_i = L^V_N - L^V_{N+n}`` (decrease of held-out loss),
+* overfitting ``O_i = O_{N+n} - O_N`` (increase of the train/held-out gap),
+* overfitting-to-generalization ratio ``OGR_i = |O_i / G_i|``,
+* weight ``w_i = (1 / Z) * G_i / O_i**2`` with ``Z = sum_i G_i / O_i**2``.
+
+The blended training loss is then ``L_blend = sum_i w_i * L_i`` (Eq. 7).
+The printed paper has a stray factor 2 in ``Z``, which would make the weights
+sum to 2; the plain sum is used here so they sum to 1.
+
+Everything the paper leaves undefined (``G <= 0``, ``O ~ 0``, NaN, all heads
+unusable) is decided by the policy documented in :func:`blend_statistics`.
+"""
+import math
+import numbers
+import sys
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+__all__ = [
+    'HeadBlendStats', 'BlendEstimate', 'blend_statistics',
+    'estimate_blend_weights'
+]
+
+#: Tolerance on ``sum(previous) == 1`` for user-supplied previous weights.
+PREVIOUS_SUM_TOL = 1e-6
+#: Tolerance on ``sum(weights) == 1`` checked before returning.
+RESULT_SUM_TOL = 1e-9
+
+NOTE_NON_FINITE = 'non-finite'
+NOTE_NO_GENERALIZATION = 'no generalization (G <= 0)'
+NOTE_OVERFIT_FLOORED = 'overfitting floored'
+NOTE_SCORE_CLIPPED = 'score above float range (clipped; weight exact)'
+NOTE_SCORE_UNDERFLOW = 'score below float range (reported 0; weight exact)'
+NOTE_MIN_WEIGHT = 'min_weight'
+NOTE_PREVIOUS_MIN_WEIGHT = 'previous raised to min_weight'
+NOTE_SMOOTHED = 'smoothed'
+
+_FLOAT_MAX = sys.float_info.max
+
+
+@dataclass(frozen=True)
+class HeadBlendStats:
+    """One head's numbers behind its blend weight, for logging.
+
+    Attributes:
+        train_before: Train-subset value (loss, or accuracy) at checkpoint N.
+        heldout_before: Held-out value at checkpoint N.
+        train_after: Train-subset value at checkpoint N + n.
+        heldout_after: Held-out value at checkpoint N + n.
+        generalization: ``G`` after the sign convention (positive means the
+            held-out value improved). May be negative, or NaN when an input
+            is not finite.
+        overfitting: ``O``, the increase of the train/held-out gap (raw, not
+            floored). May be negative, or NaN.
+        ogr: ``|O / G|``; ``inf`` if ``G == 0``; NaN if ``G`` or ``O`` is not
+            finite.
+        score: The unnormalised weight ``G_eff / O_eff**2`` (0 for a head
+            the policy excluded); always finite and ``>= 0``. A score beyond
+            the float range is reported as the largest float (or 0 below it)
+            while the weight is still computed exactly in log space.
+        weight: The final weight of the head.
+        note: ``''``, or why the policy intervened (``'; '``-separated):
+            ``'non-finite'``, ``'no generalization (G <= 0)'``,
+            ``'overfitting floored'``, ``'min_weight'``, ``'smoothed'``, ...
+    """
+
+    train_before: float
+    heldout_before: float
+    train_after: float
+    heldout_after: float
+    generalization: float
+    overfitting: float
+    ogr: float
+    score: float
+    weight: float
+    note: str
+
+
+@dataclass(frozen=True)
+class BlendEstimate:
+    """The result of :func:`blend_statistics`.
+
+    Attributes:
+        weights: Head name -> weight, in the key order of ``after``; every
+            value finite and ``>= 0``, summing to 1.
+        stats: Head name -> :class:`HeadBlendStats`, same order.
+        fallback: ``None`` when at least one head had a usable score;
+            otherwise ``'previous'`` (the previous weights were kept) or
+            ``'uniform'`` (no previous weights were given).
+    """
+
+    weights: Dict[str, float]
+    stats: Dict[str, HeadBlendStats]
+    fallback: Optional[str]
+
+
+# --------------------------------------------------------------------------
+# validation helpers
+# --------------------------------------------------------------------------
+def _to_float(value: Any, what: str) -> float:
+    """``value`` as a float; TypeError unless it is a real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f'{what} must be a real number, got {value!r} '
+                        f'({type(value).__name__})')
+    try:
+        return float(value)
+    except OverflowError:  # e.g. an int beyond the float range
+        return math.inf if value > 0 else -math.inf
+
+
+def _to_pair(value: Any, what: str) -> Tuple[float, float]:
+    """``(train, heldout)`` as two floats."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f'{what} must be a (train, heldout) pair of numbers, '
+                        f'got {value!r}')
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise TypeError(f'{what} must be a (train, heldout) pair of numbers, '
+                        f'got {value!r}') from None
+    if len(items) != 2:
+        raise TypeError(f'{what} must be a (train, heldout) pair of numbers, '
+                        f'got {len(items)} values: {value!r}')
+    return (_to_float(items[0], f'{what}[0] (train)'),
+            _to_float(items[1], f'{what}[1] (heldout)'))
+
+
+def _check_same_heads(reference: Mapping[str, Any], other: Mapping[str, Any],
+                      ref_name: str, other_name: str) -> None:
+    """ValueError naming the heads present in only one of the two mappings."""
+    only_ref = [k for k in reference if k not in other]
+    only_other = [k for k in other if k not in reference]
+    if only_ref or only_other:
+        raise ValueError(
+            f'{ref_name} and {other_name} must have the same heads; '
+            f'only in {ref_name}: {only_ref}, '
+            f'only in {other_name}: {only_other}')
+
+
+def _check_mapping(value: Any, name: str) -> None:
+    if not isinstance(value, Mapping):
+        raise TypeError(f'{name} must be a mapping head name -> '
+                        f'(train, heldout), got {type(value).__name__}')
+
+
+def _check_option(value: Any, name: str) -> float:
+    """A finite real option value."""
+    number = _to_float(value, name)
+    if not math.isfinite(number):
+        raise ValueError(f'{name} must be finite, got {value!r}')
+    return number
+
+
+def _validate_previous(previous: Any, heads: List[str],
+                       after: Mapping[str, Any]) -> Dict[str, float]:
+    """``previous`` as floats in ``heads`` order; ValueError if unusable."""
+    _check_mapping(previous, 'previous')
+    _check_same_heads(after, previous, 'after', 'previous')
+    prev = {}
+    for head in heads:
+        w = _to_float(previous[head], f'previous[{head!r}]')
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(f'previous[{head!r}] must be finite and >= 0, '
+                             f'got {previous[head]!r}')
+        prev[head] = w
+    total = math.fsum(prev.values())
+    if abs(total - 1.0) > PREVIOUS_SUM_TOL:
+        raise ValueError(f'previous weights must sum to 1 (within '
+                         f'{PREVIOUS_SUM_TOL}), got {total!r}')
+    return prev
+
+
+# --------------------------------------------------------------------------
+# math helpers
+# --------------------------------------------------------------------------
+def _normalise(values: Dict[str, float]) -> Dict[str, float]:
+    """Divide by the (exact) sum; the sum must be positive and finite."""
+    total = math.fsum(values.values())
+    return {k: v / total for k, v in values.items()}
+
+
+def _reported_score(g: float, o_eff: float, log_score: float) -> float:
+    """``g / o_eff**2`` as a finite float (clipped outside the float range).
+    """
+    denom = o_eff * o_eff
+    if 0.0 < denom < math.inf:
+        score = g / denom
+        if math.isfinite(score) and score > 0.0:
+            return score
+    try:
+        return math.exp(log_score)  # underflow gives 0.0 quietly
+    except OverflowError:
+        return _FLOAT_MAX
+
+
+def _apply_min_weight(weights: Dict[str, float],
+                      min_weight: float) -> Dict[str, float]:
+    """``min_weight + (1 - K * min_weight) * w`` for each head."""
+    spare = max(0.0, 1.0 - len(weights) * min_weight)
+    return {k: min_weight + spare * w for k, w in weights.items()}
+
+
+def _add_note(notes: Dict[str, List[str]], head: str, note: str) -> None:
+    if note not in notes[head]:
+        notes[head].append(note)
+
+
+# --------------------------------------------------------------------------
+# public API
+# --------------------------------------------------------------------------
+def blend_statistics(before: Mapping[str, Any],
+                     after: Mapping[str, Any],
+                     *,
+                     use_accuracy: bool = False,
+                     overfit_floor: float = 1e-4,
+                     previous: Optional[Mapping[str, float]] = None,
+                     min_weight: float = 0.0,
+                     smoothing: float = 0.0) -> BlendEstimate:
+    """G-Blend weights and the per-head numbers behind them.
+
+    Implements Proposition 1 / Eq. 7 of Wang, Tran, Feiszli, "What Makes
+    Training Multi-Modal Classification Networks Hard?" (CVPR 2020, Sec. 3).
+    For every head ``i``, from its values at checkpoints N (``before``) and
+    N + n (``after``)::
+
+        O_N = L^V_N - L^T_N                 # train/held-out gap
+        G_i = L^V_N - L^V_{N+n}             # held-out loss decrease
+        O_i = O_{N+n} - O_N                 # gap increase
+        OGR_i = |O_i / G_i|
+        w_i = (G_i / O_i**2) / Z,   Z = sum_j G_j / O_j**2
+
+    The printed paper has a stray factor 2 in ``Z`` (erratum): it would make
+    the weights sum to 2, so the plain sum is used and the weights sum to 1.
+
+    With ``use_accuracy=True`` the values are accuracies (higher is better)
+    and the signs flip: ``G_i = A^V_{N+n} - A^V_N``, gap ``= A^T - A^V``,
+    ``O_i = gap_{N+n} - gap_N``. Accuracies ``a = 1 - l`` give exactly the
+    same ``G``, ``O`` and weights as the losses ``l``.
+
+    Policy (the paper gives no rule for these cases):
+        * Non-finite input: a head with any NaN/inf value (or whose ``G`` /
+          ``O`` overflows) gets score 0, note ``'non-finite'``; NaN never
+          reaches a weight.
+        * ``G_i <= 0`` (held-out loss did not decrease / held-out accuracy
+          did not increase): score 0, note ``'no generalization (G <= 0)'``.
+          A head that did not generalise earns no weight; ``abs(G)`` is not
+          taken, so a rising held-out loss is never rewarded.
+        * ``O`` enters squared (the derivation's sigma**2 is a variance), so
+          its sign does not matter. ``|O_i| < overfit_floor`` is raised to
+          ``overfit_floor`` (note ``'overfitting floored'``): a head that did
+          not overfit gets a large but finite score. ``overfit_floor`` must
+          be finite and > 0.
+        * Overflow: scores are normalised in log space
+          (``log G - 2 log O_eff``, shifted by the maximum), so huge or tiny
+          finite scores still give exact, finite weights. The reported
+          ``score`` is clipped to the float range (noted).
+        * All scores 0 (no usable head): fallback to ``previous`` if given
+          (kept as they are, only renormalised; smoothing towards them is
+          a no-op), else uniform weights;
+          ``BlendEstimate.fallback`` is ``'previous'`` / ``'uniform'``.
+          ``previous`` must have the same heads, finite values >= 0 summing
+          to 1 within 1e-6 (ValueError otherwise).
+        * ``min_weight`` in ``[0, 1 / K]`` for K heads: final
+          ``w = min_weight + (1 - K * min_weight) * w_raw``, so every head
+          keeps at least ``min_weight`` and the sum stays 1 (note
+          ``'min_weight'`` on heads whose raw weight was below it).
+          If ``previous`` has a head below ``min_weight``, the same map is
+          applied to ``previous`` before it is used (fallback or smoothing),
+          note ``'previous raised to min_weight'``; the bound therefore
+          holds for every result.
+        * ``smoothing`` ``s`` in ``[0, 1)``: after ``min_weight``,
+          ``w = (1 - s) * w_new + s * w_previous`` (note ``'smoothed'``);
+          ``s > 0`` requires ``previous``.
+        * Finally the weights are renormalised (float error) and checked:
+          finite, ``>= 0``, sum 1 within 1e-9; keys follow ``after``.
+        * Input errors: ``before`` / ``after`` with different heads or no
+          head, bad option values -> ValueError (naming the heads);
+          values that are not ``(train, heldout)`` pairs of real numbers ->
+          TypeError. Inputs are never mutated.
+
+    Args:
+        before: Head name -> ``(train_value, heldout_value)`` at checkpoint
+            N. Heads are every modality's head and the fused head; names are
+            free.
+        after: The same heads at checkpoint N + n. Its key order is the
+            order of the result.
+        use_accuracy: Values are accuracies (higher is better), not losses.
+        overfit_floor: Lower bound on ``|O_i|`` (> 0).
+        previous: Weights of the previous estimate (online G-Blend), used
+            for smoothing and as the first fallback.
+        min_weight: Minimum weight of every head, in ``[0, 1 / K]``.
+        smoothing: Exponential smoothing factor towards ``previous``, in
+            ``[0, 1)``.
+
+    Returns:
+        BlendEstimate: the weights, per-head :class:`HeadBlendStats` and the
+        fallback used, if any.
+
+    Raises:
+        ValueError: Heads differ or are empty, or an option is out of range.
+        TypeError: A value is not a ``(train, heldout)`` pair of numbers.
+
+    Example:
+        >>> before = {'rgb': (1.0, 1.25), 'audio': (1.0, 1.5)}
+        >>> after = {'rgb': (0.5, 1.0), 'audio': (0.25, 1.25)}
+        >>> est = blend_statistics(before, after)
+        >>> # rgb:   G = 1.25 - 1.0 = 0.25, O = 0.5 - 0.25 = 0.25 -> 4
+        >>> # audio: G = 1.5 - 1.25 = 0.25, O = 1.0 - 0.5 = 0.5  -> 1
+        >>> {k: round(w, 6) for k, w in est.weights.items()}
+        {'rgb': 0.8, 'audio': 0.2}
+        >>> est.stats['audio'].ogr, est.fallback
+        (2.0, None)
+    """
+    # ---- inputs -----------------------------------------------------------
+    _check_mapping(before, 'before')
+    _check_mapping(after, 'after')
+    _check_same_heads(before, after, 'before', 'after')
+    heads = list(after)
+    if not heads:
+        raise ValueError('before/after must hold at least one head')
+    num_heads = len(heads)
+    values = {}
+    for head in heads:
+        values[head] = (_to_pair(before[head], f'before[{head!r}]'),
+                        _to_pair(after[head], f'after[{head!r}]'))
+
+    floor = _check_option(overfit_floor, 'overfit_floor')
+    if not floor > 0:
+        raise ValueError(f'overfit_floor must be > 0, got {overfit_floor!r}')
+    min_w = _check_option(min_weight, 'min_weight')
+    if min_w < 0 or min_w * num_heads > 1.0 + 1e-12:
+        raise ValueError(f'min_weight must be in [0, 1/{num_heads}] for '
+                         f'{num_heads} heads, got {min_weight!r}')
+    smooth = _check_option(smoothing, 'smoothing')
+    if not 0.0 <= smooth < 1.0:
+        raise ValueError(f'smoothing must be in [0, 1), got {smoothing!r}')
+    if smooth > 0 and previous is None:
+        raise ValueError('smoothing > 0 needs the previous weights '
+                         '(previous=...)')
+    prev = (
+        _validate_previous(previous, heads, after)
+        if previous is not None else None)
+
+    # ---- per-head G, O, OGR, log-score ------------------------------------
+    notes: Dict[str, List[str]] = {head: [] for head in heads}
+    partial: Dict[str, Tuple[float, float, float, float]] = {}
+    log_scores: Dict[str, float] = {}
+    for head in heads:
+        (t_before, v_before), (t_after, v_after) = values[head]
+        if use_accuracy:
+            g = v_after - v_before
+            o = (t_after - v_after) - (t_before - v_before)
+        else:
+            g = v_before - v_after
+            o = (v_after - t_after) - (v_before - t_before)
+        finite = all(
+            map(math.isfinite, (t_before, v_before, t_after, v_after, g, o)))
+        if not (math.isfinite(g) and math.isfinite(o)):
+            ogr = math.nan
+        elif g == 0:
+            ogr = math.inf
+        else:
+            ogr = abs(o) / abs(g)
+        score = 0.0
+        if not finite:
+            _add_note(notes, head, NOTE_NON_FINITE)
+        elif g <= 0:
+            _add_note(notes, head, NOTE_NO_GENERALIZATION)
+        else:
+            o_eff = abs(o)
+            if o_eff < floor:
+                o_eff = floor
+                _add_note(notes, head, NOTE_OVERFIT_FLOORED)
+            log_score = math.log(g) - 2.0 * math.log(o_eff)
+            log_scores[head] = log_score
+            score = _reported_score(g, o_eff, log_score)
+            if score == _FLOAT_MAX:
+                _add_note(notes, head, NOTE_SCORE_CLIPPED)
+            elif score == 0.0:
+                _add_note(notes, head, NOTE_SCORE_UNDERFLOW)
+        partial[head] = (g, o, ogr, score)
+
+    # previous, raised to min_weight if it violates it (noted where used)
+    prev_raised = prev is not None and min(prev.values()) < min_w
+    if prev_raised:
+        prev = _apply_min_weight(prev, min_w)
+
+    # ---- weights ----------------------------------------------------------
+    fallback: Optional[str] = None
+    if log_scores:
+        shift = max(log_scores.values())
+        raw = _normalise({
+            head:
+            (math.exp(log_scores[head] - shift) if head in log_scores else 0.0)
+            for head in heads
+        })
+        if min_w > 0:
+            for head in heads:
+                if raw[head] < min_w:
+                    _add_note(notes, head, NOTE_MIN_WEIGHT)
+            weights = _apply_min_weight(raw, min_w)
+        else:
+            weights = raw
+        if smooth > 0:
+            assert prev is not None
+            weights = {
+                head: (1.0 - smooth) * weights[head] + smooth * prev[head]
+                for head in heads
+            }
+            for head in heads:
+                _add_note(notes, head, NOTE_SMOOTHED)
+                if prev_raised:
+                    _add_note(notes, head, NOTE_PREVIOUS_MIN_WEIGHT)
+    elif prev is not None:
+        fallback = 'previous'
+        weights = dict(prev)
+        if prev_raised:
+            for head in heads:
+                _add_note(notes, head, NOTE_PREVIOUS_MIN_WEIGHT)
+    else:
+        fallback = 'uniform'
+        weights = {head: 1.0 / num_heads for head in heads}
+
+    weights = _normalise(weights)
+    total = math.fsum(weights.values())
+    if (abs(total - 1.0) > RESULT_SUM_TOL
+            or not all(math.isfinite(w) and w >= 0 for w in weights.values())):
+        raise RuntimeError(f'internal error: invalid blend weights {weights}')
+
+    stats = {}
+    for head in heads:
+        (t_before, v_before), (t_after, v_after) = values[head]
+        g, o, ogr, score = partial[head]
+        stats[head] = HeadBlendStats(
+            train_before=t_before,
+            heldout_before=v_before,
+            train_after=t_after,
+            heldout_after=v_after,
+            generalization=g,
+            overfitting=o,
+            ogr=ogr,
+            score=score,
+            weight=weights[head],
+            note='; '.join(notes[head]))
+    return BlendEstimate(weights=weights, stats=stats, fallback=fallback)
+
+
+def estimate_blend_weights(before: Mapping[str, Any], after: Mapping[str, Any],
+                           **policy: Any) -> Dict[str, float]:
+    """G-Blend weights ``w_i = (G_i / O_i**2) / sum_j G_j / O_j**2``.
+
+    Shorthand for ``blend_statistics(before, after, **policy).weights``; see
+    :func:`blend_statistics` for the formula (Wang, Tran, Feiszli, CVPR
+    2020, Sec. 3, Proposition 1, Eq. 7; the paper's factor 2 in ``Z`` is an
+    erratum and is not used), the sign conventions, the Policy for the cases
+    the paper leaves undefined, and the errors raised.
+
+    Args:
+        before: Head name -> ``(train_value, heldout_value)`` at checkpoint
+            N.
+        after: The same heads at checkpoint N + n (its key order is kept).
+        **policy: Keyword options of :func:`blend_statistics`
+            (``use_accuracy``, ``overfit_floor``, ``previous``,
+            ``min_weight``, ``smoothing``).
+
+    Returns:
+        Dict[str, float]: Head name -> weight; finite, ``>= 0``, sum 1.
+
+    Example:
+        >>> w = estimate_blend_weights(
+        ...     {'rgb': (1.0, 1.25), 'audio': (1.0, 1.5)},
+        ...     {'rgb': (0.5, 1.0), 'audio': (0.25, 1.25)})
+        >>> round(w['rgb'], 6), round(w['audio'], 6)
+        (0.8, 0.2)
+    """
+    return blend_statistics(before, after, **policy).weights

@@ -1,0 +1,10 @@
+"""Training-time pieces: hooks and the measurements they run."""
+from .blend_schedule import Estimate, blend_schedule
+from .heldout_evaluation import HeadMeasure, measure_heads
+from .hooks import *  # noqa: F401,F403
+from .shadow_training import shadow_train
+
+__all__ = [
+    'Estimate', 'blend_schedule', 'HeadMeasure', 'measure_heads',
+    'shadow_train'
+]

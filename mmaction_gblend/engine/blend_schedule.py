@@ -1,0 +1,82 @@
+"""When G-Blend estimates its weights, and over how many epochs (pure)."""
+from typing import List, NamedTuple
+
+MODES = ('online', 'offline', 'fixed')
+ESTIMATORS = ('trajectory', 'shadow')
+
+
+class Estimate(NamedTuple):
+    """One planned estimate.
+
+    Attributes:
+        epoch: Completed training epochs when it happens. ``trajectory``
+            estimates after that many epochs (from the change over the
+            ``horizon`` epochs before); ``shadow`` estimates before training
+            epoch ``epoch`` by training copies for ``horizon`` epochs.
+        horizon: Epochs the estimate spans (the super-epoch).
+    """
+    epoch: int
+    horizon: int
+
+
+def blend_schedule(mode: str, estimator: str, max_epochs: int,
+                   warmup_epochs: int, super_epochs: int) -> List[Estimate]:
+    """Plan the estimates of a run (Wang et al. 2020, Algorithms 2 and 3).
+
+    * ``online``: a warm-up super-epoch of ``warmup_epochs`` (the paper:
+      10), then one every ``super_epochs`` (the paper: 5).
+    * ``offline``: one estimate spanning the warm-up, then fixed weights.
+    * ``fixed``: none.
+
+    With ``shadow`` (the paper's Algorithm 1) each estimate happens at the
+    start of the super-epoch it sets the weights for, from epoch 0 on; with
+    ``trajectory`` at the end of the super-epoch it measured, so the
+    warm-up trains with the initial weights. The last super-epoch may be
+    shorter when ``max_epochs`` cuts it; an estimate after the last epoch
+    would change nothing and is not planned.
+
+    Raises:
+        ValueError: an unknown mode or estimator, non-positive lengths, or a
+            warm-up that is not shorter than the training (for
+            ``trajectory``: no estimate would ever be used); the message
+            names the key.
+    """
+    if mode not in MODES:
+        raise ValueError(f'GradientBlendingHook.mode must be one of {MODES}, '
+                         f'got {mode!r}')
+    if estimator not in ESTIMATORS:
+        raise ValueError('GradientBlendingHook.estimator must be one of '
+                         f'{ESTIMATORS}, got {estimator!r}')
+    if mode == 'fixed':
+        return []
+    for key, value in (('max_epochs', max_epochs),
+                       ('warmup_epochs', warmup_epochs),
+                       ('super_epochs', super_epochs)):
+        if int(value) != value or value <= 0:
+            raise ValueError(
+                f'GradientBlendingHook.{key} must be a positive integer, got '
+                f'{value!r}')
+    if estimator == 'trajectory' and warmup_epochs >= max_epochs:
+        raise ValueError(
+            f'GradientBlendingHook.warmup_epochs={warmup_epochs} must be '
+            f'shorter than the training (max_epochs={max_epochs}): the '
+            'trajectory estimator estimates after the warm-up')
+    if estimator == 'shadow' and warmup_epochs > max_epochs:
+        raise ValueError(
+            f'GradientBlendingHook.warmup_epochs={warmup_epochs} is longer '
+            f'than the training (max_epochs={max_epochs})')
+    starts = [0, warmup_epochs]
+    if mode == 'online':
+        while starts[-1] + super_epochs < max_epochs:
+            starts.append(starts[-1] + super_epochs)
+    plan = []
+    for start, end in zip(starts, starts[1:] + [max_epochs]):
+        end = min(end, max_epochs)
+        if estimator == 'shadow' and start < max_epochs:
+            plan.append(Estimate(start, end - start))
+        elif estimator == 'trajectory' and start > 0 and start < max_epochs:
+            previous = starts[starts.index(start) - 1]
+            plan.append(Estimate(start, start - previous))
+    if mode == 'offline':
+        plan = plan[:1]
+    return plan

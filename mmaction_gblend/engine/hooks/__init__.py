@@ -1,0 +1,3 @@
+from .gradient_blending_hook import GradientBlendingHook
+
+__all__ = ['GradientBlendingHook']

@@ -1,0 +1,266 @@
+"""GradientBlendingHook with real Runners on the in-memory toy task.
+
+In the toy task the ``imgs`` modality (branch ``rgb``) carries class
+information and the ``audios`` modality (branch ``audio``) only per-sample
+codes a model can memorise: G-Blend must give the audio head a low weight.
+"""
+import copy
+import json
+import os.path as osp
+
+import pytest
+import torch
+from mmaction.registry import MODELS
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+import mmaction_gblend.toy_task as toy
+from mmaction_gblend.engine import measure_heads, shadow_train
+
+HOOK = dict(type='GradientBlendingHook', mode='online',
+            estimator='trajectory', warmup_epochs=1, super_epochs=1)
+
+
+def run(work_dir, max_epochs=3, hook=HOOK, name=None, resume=False,
+        extra_hooks=(), **kwargs):
+    cfg = toy.toy_config(str(work_dir), max_epochs=max_epochs,
+                         gblend=copy.deepcopy(hook), **kwargs)
+    cfg['experiment_name'] = name or osp.basename(str(work_dir))
+    cfg['resume'] = resume
+    runner = Runner.from_cfg(Config(cfg))
+    for extra in extra_hooks:
+        runner.register_hook(extra)
+    runner.train()
+    return runner
+
+
+def gblend_hook(runner):
+    return next(h for h in runner.hooks
+                if type(h).__name__ == 'GradientBlendingHook')
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_online_trajectory_estimates_logs_and_sets_weights(tmp_path):
+    runner = run(tmp_path / 'online', max_epochs=4)
+    history = gblend_hook(runner).history
+    assert [e['epoch'] for e in history] == [1, 2, 3]
+    assert read_jsonl(tmp_path / 'online' / 'gblend_history.jsonl') == \
+        history
+    for entry in history:
+        weights = entry['weights']
+        assert set(weights) == {'rgb', 'audio', 'fused'}  # fused weighted
+        assert sum(weights.values()) == pytest.approx(1, abs=1e-9)
+        for head, stats in entry['heads'].items():
+            assert {'train_before', 'heldout_before', 'train_after',
+                    'heldout_after', 'G', 'O', 'OGR', 'weight'} <= set(stats)
+            assert stats['weight'] == weights[head]
+    # once the warm-up is over, the memorising modality gets the low weight
+    # (after one epoch nothing has been memorised yet)
+    for entry in history[1:]:
+        assert entry['weights']['audio'] < entry['weights']['rgb']
+        assert entry['weights']['audio'] < 0.1
+    model = runner.model
+    assert model.get_blend_weights() == pytest.approx(history[-1]['weights'])
+    # G and O follow the definitions from the measured losses
+    stats = history[0]['heads']['rgb']
+    assert stats['G'] == pytest.approx(stats['heldout_before'] -
+                                       stats['heldout_after'])
+    assert stats['O'] == pytest.approx(
+        (stats['heldout_after'] - stats['train_after']) -
+        (stats['heldout_before'] - stats['train_before']))
+    # visualizer scalars (what TensorBoard would show)
+    scalars = [json.loads(line) for line in open(osp.join(
+        runner.log_dir, 'vis_data', 'scalars.json'))]
+    weight_rows = [s for s in scalars if 'gblend/weight/audio' in s]
+    assert [s['step'] for s in weight_rows] == [1, 2, 3]
+
+
+def test_the_heldout_split_stays_out_of_training(tmp_path):
+    runner = run(tmp_path / 'split', max_epochs=2)
+    hook = gblend_hook(runner)
+    train = runner.train_dataloader.dataset
+    heldout = hook.heldout_loader.dataset
+    probe = hook.probe_loader.dataset
+    assert train.part == 'train' and heldout.part == 'heldout'
+    assert not set(train.indices) & set(heldout.indices)
+    assert set(probe.indices) <= set(train.indices)
+    # 25% of each class of 50, rounded half up: 13 per class
+    assert len(heldout) == len(probe) == 4 * 13
+
+
+def test_requires_the_split_unless_told_otherwise(tmp_path):
+    cfg = toy.toy_config(str(tmp_path), max_epochs=2, gblend=dict(HOOK))
+    cfg['train_dataloader']['dataset'] = cfg['train_dataloader'][
+        'dataset']['dataset']
+    with pytest.raises(ValueError, match='wrap train_dataloader.dataset in'):
+        Runner.from_cfg(Config(cfg)).train()
+    cfg['custom_hooks'][0]['exclude_heldout'] = False
+    cfg['experiment_name'] = 'overlap'
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
+    assert gblend_hook(runner).heldout_loader.dataset.part == 'heldout'
+
+
+def test_offline_equals_online_with_one_super_epoch(tmp_path):
+    offline = run(tmp_path / 'off', max_epochs=3,
+                  hook=dict(HOOK, mode='offline', warmup_epochs=2))
+    online = run(tmp_path / 'on', max_epochs=3,
+                 hook=dict(HOOK, warmup_epochs=2, super_epochs=5))
+    a, b = gblend_hook(offline).history, gblend_hook(online).history
+    assert len(a) == len(b) == 1 and a[0]['epoch'] == 2
+    assert a[0]['weights'] == b[0]['weights']
+    assert offline.model.get_blend_weights() == \
+        online.model.get_blend_weights()
+
+
+def test_offline_shadow_estimates_once_before_training(tmp_path):
+    runner = run(tmp_path / 'shadow', max_epochs=2,
+                 hook=dict(HOOK, mode='offline', estimator='shadow',
+                           warmup_epochs=2, shadow_fraction=0.5))
+    history = gblend_hook(runner).history
+    assert [(e['epoch'], e['horizon']) for e in history] == [(0, 2)]
+    assert history[0]['weights']['audio'] < history[0]['weights']['rgb']
+    assert runner.model.get_blend_weights() == pytest.approx(
+        history[0]['weights'])
+
+
+def test_fixed_weights(tmp_path):
+    weights = dict(rgb=0.5, audio=0.1, fused=0.4)
+    runner = run(tmp_path / 'fixed', max_epochs=1,
+                 hook=dict(type='GradientBlendingHook', mode='fixed',
+                           weights=weights))
+    assert runner.model.get_blend_weights() == pytest.approx(weights)
+    assert gblend_hook(runner).history == []
+    assert not osp.exists(tmp_path / 'fixed' / 'gblend_history.jsonl')
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAfterEpoch(Hook):
+    """Stops the run after an epoch, once its checkpoint is written."""
+    priority = 'LOWEST'
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def after_train_epoch(self, runner):
+        if runner.epoch + 1 == self.epoch:
+            raise Interrupt()
+
+
+def test_resume_continues_the_same_weight_schedule(tmp_path):
+    whole = gblend_hook(run(tmp_path / 'whole', max_epochs=4,
+                            name='whole')).history
+    work = tmp_path / 'cut'
+    with pytest.raises(Interrupt):
+        run(work, max_epochs=4, name='cut1',
+            extra_hooks=[InterruptAfterEpoch(2)])
+    # an estimate made after the checkpoint (here: forged) must not survive
+    with open(work / 'gblend_history.jsonl', 'a') as f:
+        f.write(json.dumps(dict(whole[-1], epoch=99)) + '\n')
+    resumed = run(work, max_epochs=4, name='cut2', resume=True)
+    history = read_jsonl(work / 'gblend_history.jsonl')
+    assert [e['epoch'] for e in history] == [1, 2, 3]
+    assert history == gblend_hook(resumed).history
+    for got, want in zip(history, whole):
+        for head in want['weights']:
+            assert got['weights'][head] == pytest.approx(
+                want['weights'][head], abs=1e-5)
+
+
+def toy_model_and_loader(num_samples=48):
+    cfg = toy.toy_config('unused', num_samples=num_samples)
+    model = MODELS.build(cfg['model'])
+    model.init_weights()
+    loader = Runner.build_dataloader(dict(
+        cfg['val_dataloader'],
+        sampler=dict(type='DefaultSampler', shuffle=False, round_up=False)),
+        seed=0)
+    return model, loader
+
+
+def test_measure_heads_runs_in_eval_mode_and_matches_by_hand():
+    model, loader = toy_model_and_loader()
+    model.heads['rgb'].dropout = torch.nn.Dropout(0.9)
+    seen = []
+    model.heads['rgb'].register_forward_pre_hook(
+        lambda m, args: seen.append(m.training))
+    model.train()
+    measures = measure_heads(model, loader)
+    assert seen and not any(seen)  # eval mode throughout ...
+    assert model.training  # ... and back to train mode after
+    assert measures == measure_heads(model, loader)  # no dropout noise
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for batch in loader:
+            data = model.data_preprocessor(batch, False)
+            logits = model(**data, mode='tensor')['audio']
+            labels = torch.tensor([int(s.gt_label)
+                                   for s in data['data_samples']])
+            total += torch.nn.functional.cross_entropy(
+                logits, labels, reduction='sum').item()
+            correct += (logits.argmax(1) == labels).sum().item()
+            count += len(labels)
+    assert measures['audio'].count == count == 24
+    assert measures['audio'].loss == pytest.approx(total / count, rel=1e-6)
+    assert measures['audio'].accuracy == pytest.approx(correct / count)
+
+
+def test_shadow_training_leaves_the_main_model_and_optimizer_untouched():
+    model, loader = toy_model_and_loader()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    # one real step, so the optimizer has momentum state to inherit
+    batch = next(iter(loader))
+    losses = model(**model.data_preprocessor(batch, True), mode='loss')
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    state = copy.deepcopy(model.state_dict())
+    opt_state = copy.deepcopy(optimizer.state_dict())
+
+    shadow = shadow_train(model, optimizer, loader, 'rgb', num_iters=5)
+
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    after = optimizer.state_dict()
+    assert after['param_groups'] == opt_state['param_groups']
+    for i, s in opt_state['state'].items():
+        assert torch.equal(after['state'][i]['momentum_buffer'],
+                           s['momentum_buffer'])
+    assert all(p.grad is None or not p.grad.any()
+               for p in model.parameters())
+    # the copy trained on the rgb head alone
+    assert shadow.get_blend_weights() == dict(rgb=1.0, audio=0.0, fused=0.0)
+    assert not torch.equal(shadow.heads['rgb'].fc_cls.weight,
+                           model.heads['rgb'].fc_cls.weight)
+    assert shadow.heads['rgb'].fc_cls.weight.data_ptr() != \
+        model.heads['rgb'].fc_cls.weight.data_ptr()
+    with pytest.raises(KeyError, match="no head 'flow'"):
+        shadow_train(model, optimizer, loader, 'flow', num_iters=1)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(mode='fixed'), "weights must be a dict for mode='fixed'"),
+    (dict(weights='equal'), "weights must be 'uniform'"),
+    (dict(shadow_fraction=0.0), 'shadow_fraction must be in'),
+    (dict(measure_pipeline='test'), 'measure_pipeline must be'),
+    (dict(estimator='oracle'), 'estimator must be one of'),
+])
+def test_bad_hook_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        toy.MODELS  # the toy registry is loaded
+        from mmaction.registry import HOOKS
+        HOOKS.build(dict(type='GradientBlendingHook', **kwargs))
+
+
+def test_super_epoch_longer_than_training_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match='warmup_epochs=5 must be shorter'):
+        run(tmp_path / 'long', max_epochs=3, hook=dict(HOOK, warmup_epochs=5))

@@ -1,0 +1,87 @@
+"""Plot G-Blend weights and OGR over epochs from gblend_history.jsonl.
+
+    python tools/analysis/plot_blend_weights.py WORK_DIR_OR_JSONL \
+        [--out blend_weights.png]
+
+Top: each head's weight as set at each estimate (held until the next one).
+Bottom: each head's overfitting-to-generalization ratio |O/G| (log scale;
+lower is better; missing where G was 0 or the inputs were not finite).
+"""
+import argparse
+import json
+import os.path as osp
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_history(path: str) -> List[dict]:
+    """The estimates of a run, in order; ``path`` is the file or work dir."""
+    if osp.isdir(path):
+        path = osp.join(path, 'gblend_history.jsonl')
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'no G-Blend history at {path}')
+    entries = []
+    with open(path, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    entries.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f'{path}, line {lineno}: {err}') from None
+    if not entries:
+        raise ValueError(f'{path} has no estimates')
+    return entries
+
+
+def series(entries: List[dict], key: str) -> Dict[str, List]:
+    """``{head: [(epoch, value or None), ...]}`` of one quantity."""
+    out: Dict[str, List] = {}
+    for entry in entries:
+        for head, stats in entry['heads'].items():
+            out.setdefault(head, []).append((entry['epoch'], stats.get(key)))
+    return out
+
+
+def plot(entries: List[dict], out: str) -> str:
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for head, points in series(entries, 'weight').items():
+        epochs = [e for e, _ in points]
+        top.step(epochs, [w for _, w in points], where='post', marker='o',
+                 label=head)
+    top.set_ylabel('blend weight')
+    top.set_ylim(0, 1)
+    top.legend()
+    top.set_title('G-Blend weights and OGR per estimate')
+    for head, points in series(entries, 'OGR').items():
+        kept = [(e, v) for e, v in points if v is not None and v > 0]
+        if kept:
+            bottom.plot(*zip(*kept), marker='o', label=head)
+    bottom.set_yscale('log')
+    bottom.set_ylabel('OGR |O/G| (lower is better)')
+    bottom.set_xlabel('epoch of the estimate')
+    bottom.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('history', help='work dir or gblend_history.jsonl')
+    parser.add_argument('--out', help='PNG to write (default: next to the '
+                        'history, blend_weights.png)')
+    args = parser.parse_args(argv)
+    entries = read_history(args.history)
+    base = args.history if osp.isdir(args.history) else osp.dirname(
+        args.history)
+    out = args.out or osp.join(base, 'blend_weights.png')
+    print(f'{len(entries)} estimates -> {plot(entries, out)}')
+
+
+if __name__ == '__main__':
+    main()
