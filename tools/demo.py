@@ -1,70 +1,44 @@
-"""The main job of `make demo` on the demo data.
+"""The main job of `make demo`: naive fusion against online G-Blend.
 
-For now: load every split of the demo data through the configured
-audio-visual pipeline and the multi-modal data preprocessor, and print what
-reaches a model (one tensor per modality). Multi-modal training with
-Gradient Blending takes its place once the recognizer (issue 3) and G-Blend
-(issue 4) exist.
+Checks that the demo data loads (one batch per split through the
+audio-visual pipeline and the data preprocessor), then trains naive late
+fusion and online Gradient Blending on the demo data, tests both on the
+test split, and prints the fused and per-head accuracy side by side with
+G-Blend's final weights; the weights' history is plotted to a PNG.
 
-    python tools/demo.py [--data-root data/demo_av] [--config CONFIG]
+    python tools/demo.py [--data-root data/demo_av] [--work-dir work_dirs/demo]
+        [--max-epochs N --warmup-epochs W --super-epochs S]  # quick runs
 """
 import argparse
-import collections
 import logging
 import os.path as osp
 import time
 import warnings
-
-import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
+from typing import Dict, Optional
 
 warnings.filterwarnings('ignore', 'Fail to import ``MultiScaleDeformable')
 import mmaction_gblend  # noqa: F401,E402  (platform fixes, registration)
 from mmaction.registry import MODELS  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DEFAULT_CONFIG = osp.join(REPO, 'configs/demo/av-pipeline_demo-av.py')
+NAIVE = 'configs/demo/naive-fusion_r3d18-rgb_r18-audio_demo-av.py'
+GBLEND = 'configs/demo/gblend-online_r3d18-rgb_r18-audio_demo-av.py'
+HEADS = ('top1', 'rgb_top1', 'audio_top1')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--data-root', default='data/demo_av')
-    parser.add_argument('--config', default=DEFAULT_CONFIG)
+    parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--num-workers', type=int, default=2)
+    parser.add_argument('--max-epochs', type=int, help='shorter schedule')
+    parser.add_argument('--warmup-epochs', type=int)
+    parser.add_argument('--super-epochs', type=int)
     return parser.parse_args(argv)
-
-
-def load_split(cfg: Config, split: str, data_root: str,
-               num_workers: int) -> None:
-    """Run one split through pipeline and preprocessor; print a summary."""
-    loader_cfg = cfg[f'{split}_dataloader'].copy()
-    loader_cfg.update(num_workers=num_workers,
-                      persistent_workers=num_workers > 0)
-    loader_cfg.dataset.update(
-        ann_file=osp.join(data_root, f'{split}_list.txt'),
-        data_prefix=dict(video=data_root))
-    loader = Runner.build_dataloader(loader_cfg, seed=0)
-    preprocessor = MODELS.build(cfg.model.data_preprocessor)
-    labels: collections.Counter = collections.Counter()
-    shapes = {}
-    start = time.perf_counter()
-    for batch in loader:
-        data = preprocessor(batch, training=split == 'train')
-        for key, tensor in data['inputs'].items():
-            shapes[key] = (tuple(tensor.shape[1:]), tensor.dtype)
-            if not torch.isfinite(tensor).all():
-                raise ValueError(f'{split}: non-finite values in {key}')
-        labels.update(int(s.gt_label) for s in data['data_samples'])
-    seconds = time.perf_counter() - start
-    total = sum(labels.values())
-    print(f'{split:>5}: {total} clips in {seconds:.1f} s '
-          f'({total / seconds:.0f} clips/s), per class '
-          f'{dict(sorted(labels.items()))}')
-    for key, (shape, dtype) in shapes.items():
-        print(f'       {key}: batch x {shape} {dtype}')
 
 
 class _QuietDeprecations(logging.Filter):
@@ -77,24 +51,103 @@ class _QuietDeprecations(logging.Filter):
             'HardDiskBackend' not in message
 
 
-def main(argv=None) -> None:
+def load_config(path: str, args: argparse.Namespace, name: str) -> Config:
+    """A demo config pointed at ``--data-root`` and ``--work-dir``."""
+    cfg = Config.fromfile(osp.join(REPO, path))
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.num_workers = args.num_workers
+        loader.persistent_workers = args.num_workers > 0
+        dataset = loader.dataset
+        if dataset.type == 'HeldOutSplitDataset':
+            dataset = dataset.dataset
+        dataset.ann_file = osp.join(args.data_root, f'{split}_list.txt')
+        dataset.data_prefix = dict(video=args.data_root)
+    if args.max_epochs:
+        cfg.train_cfg.max_epochs = args.max_epochs
+        cfg.param_scheduler[-1].update(T_max=args.max_epochs,
+                                       end=args.max_epochs)
+    for hook in cfg.get('custom_hooks', []):
+        if hook.type == 'GradientBlendingHook':
+            if args.warmup_epochs:
+                hook.warmup_epochs = args.warmup_epochs
+            if args.super_epochs:
+                hook.super_epochs = args.super_epochs
+    cfg.work_dir = osp.join(args.work_dir, name)
+    cfg.experiment_name = name
+    cfg.default_hooks.logger.interval = 50
+    return cfg
+
+
+def check_data(cfg: Config) -> None:
+    """One batch of each split through pipeline and preprocessor."""
+    preprocessor = MODELS.build(cfg.model.data_preprocessor)
+    for split in ('train', 'val', 'test'):
+        loader_cfg = cfg[f'{split}_dataloader'].copy()
+        loader_cfg.update(num_workers=0, persistent_workers=False)
+        loader = Runner.build_dataloader(loader_cfg, seed=0)
+        data = preprocessor(next(iter(loader)), training=split == 'train')
+        shapes = ', '.join(f'{k} {tuple(v.shape)}'
+                           for k, v in data['inputs'].items())
+        print(f'  {split:>5}: {len(loader.dataset)} clips; a batch: {shapes}')
+
+
+def train_and_test(cfg: Config) -> Dict[str, float]:
+    """Train, then test the final model; return the test metrics."""
+    start = time.perf_counter()
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    metrics = runner.test()
+    metrics['minutes'] = (time.perf_counter() - start) / 60
+    metrics['weights'] = runner.model.get_blend_weights()
+    return metrics
+
+
+def table(results: Dict[str, Dict]) -> str:
+    rows = ['| run | fused top-1 | RGB head | audio head | blend weights '
+            '(rgb, audio, fused) | minutes |', '|---|---|---|---|---|---|']
+    for name, m in results.items():
+        accs = ' | '.join(f'{100 * m[f"acc/{k}"]:.1f}' for k in HEADS)
+        weights = ', '.join(f'{w:.3f}' for w in m['weights'].values())
+        rows.append(f'| {name} | {accs} | {weights} | {m["minutes"]:.1f} |')
+    return '\n'.join(rows)
+
+
+def plot_weights(work_dir: str) -> Optional[str]:
+    from importlib.util import module_from_spec, spec_from_file_location
+    spec = spec_from_file_location(
+        'plot_blend_weights',
+        osp.join(REPO, 'tools', 'analysis', 'plot_blend_weights.py'))
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    history = module.read_history(work_dir)
+    return module.plot(history, osp.join(work_dir, 'blend_weights.png'))
+
+
+def main(argv=None) -> Dict[str, Dict]:
     args = parse_args(argv)
-    MMLogger.get_current_instance().addFilter(_QuietDeprecations())
     if not osp.isfile(osp.join(args.data_root, 'train_list.txt')):
         raise SystemExit(
             f'No demo data in {args.data_root}: run '
             f'`python tools/data/make_demo_dataset.py --out {args.data_root}` '
             '(or `make demo`) first')
+    MMLogger.get_current_instance().addFilter(_QuietDeprecations())
     init_default_scope('mmaction')
-    cfg = Config.fromfile(args.config)
-    print(f'Demo data {args.data_root} through {osp.relpath(args.config)}:')
-    for split in ('train', 'val', 'test'):
-        load_split(cfg, split, args.data_root, args.num_workers)
-    print('\nThe audio-visual data path works: every clip decoded (video and '
-          'its audio track), one tensor per modality per batch.\n'
-          'This demo stops here for now: multi-modal training with Gradient '
-          'Blending arrives with the multi-head recognizer (issue 3) and '
-          'G-Blend (issue 4).')
+    naive = load_config(NAIVE, args, 'naive-fusion')
+    gblend = load_config(GBLEND, args, 'gblend-online')
+    print(f'Demo data in {args.data_root}:')
+    check_data(naive)
+    results = {}
+    for name, cfg in (('naive fusion', naive), ('online G-Blend', gblend)):
+        print(f'\nTraining {name} ({cfg.train_cfg.max_epochs} epochs), logs '
+              f'in {cfg.work_dir} ...')
+        results[name] = train_and_test(cfg)
+    print('\nTest split of the demo data (accuracy, %):\n')
+    print(table(results))
+    png = plot_weights(gblend.work_dir)
+    history = osp.join(gblend.work_dir, 'gblend_history.jsonl')
+    print(f'\nG-Blend history: {history}\nweights and OGR plotted in {png}')
+    return results
 
 
 if __name__ == '__main__':

@@ -40,6 +40,7 @@ RESULT_SUM_TOL = 1e-9
 
 NOTE_NON_FINITE = 'non-finite'
 NOTE_NO_GENERALIZATION = 'no generalization (G <= 0)'
+NOTE_WITHIN_NOISE = 'G within noise'
 NOTE_OVERFIT_FLOORED = 'overfitting floored'
 NOTE_SCORE_CLIPPED = 'score above float range (clipped; weight exact)'
 NOTE_SCORE_UNDERFLOW = 'score below float range (reported 0; weight exact)'
@@ -227,7 +228,9 @@ def blend_statistics(before: Mapping[str, Any],
                      overfit_floor: float = 1e-4,
                      previous: Optional[Mapping[str, float]] = None,
                      min_weight: float = 0.0,
-                     smoothing: float = 0.0) -> BlendEstimate:
+                     smoothing: float = 0.0,
+                     noise: Optional[Mapping[str, float]] = None
+                     ) -> BlendEstimate:
     """G-Blend weights and the per-head numbers behind them.
 
     Implements Proposition 1 / Eq. 7 of Wang, Tran, Feiszli, "What Makes
@@ -262,6 +265,13 @@ def blend_statistics(before: Mapping[str, Any],
           ``overfit_floor`` (note ``'overfitting floored'``): a head that did
           not overfit gets a large but finite score. ``overfit_floor`` must
           be finite and > 0.
+        * Measurement noise (``noise``, optional): ``noise[i]`` is the
+          standard error of head ``i``'s held-out value. Changes smaller
+          than it are not resolved by the measurement: ``G_i <= noise[i]``
+          gives score 0 (note ``'G within noise'``) and ``|O_i|`` is floored
+          at ``max(overfit_floor, noise[i])``. Without it a held-out loss
+          that moved by chance (``G`` and ``O`` both near 0) earns a huge
+          ``G / O**2`` and takes nearly all the weight.
         * Overflow: scores are normalised in log space
           (``log G - 2 log O_eff``, shifted by the maximum), so huge or tiny
           finite scores still give exact, finite weights. The reported
@@ -303,6 +313,8 @@ def blend_statistics(before: Mapping[str, Any],
         min_weight: Minimum weight of every head, in ``[0, 1 / K]``.
         smoothing: Exponential smoothing factor towards ``previous``, in
             ``[0, 1)``.
+        noise: Head name -> standard error (>= 0, finite) of its held-out
+            value; heads it does not name have none.
 
     Returns:
         BlendEstimate: the weights, per-head :class:`HeadBlendStats` and the
@@ -352,6 +364,16 @@ def blend_statistics(before: Mapping[str, Any],
     prev = (
         _validate_previous(previous, heads, after)
         if previous is not None else None)
+    noise = dict(noise or {})
+    unknown = sorted(set(noise) - set(heads))
+    if unknown:
+        raise ValueError(f'noise names heads that are not measured: '
+                         f'{unknown}')
+    for head, value in noise.items():
+        value = _check_option(value, f'noise[{head!r}]')
+        if value < 0:
+            raise ValueError(f'noise[{head!r}] must be >= 0, got {value!r}')
+        noise[head] = value
 
     # ---- per-head G, O, OGR, log-score ------------------------------------
     notes: Dict[str, List[str]] = {head: [] for head in heads}
@@ -378,10 +400,13 @@ def blend_statistics(before: Mapping[str, Any],
             _add_note(notes, head, NOTE_NON_FINITE)
         elif g <= 0:
             _add_note(notes, head, NOTE_NO_GENERALIZATION)
+        elif g <= noise.get(head, 0.0):
+            _add_note(notes, head, NOTE_WITHIN_NOISE)
         else:
             o_eff = abs(o)
-            if o_eff < floor:
-                o_eff = floor
+            head_floor = max(floor, noise.get(head, 0.0))
+            if o_eff < head_floor:
+                o_eff = head_floor
                 _add_note(notes, head, NOTE_OVERFIT_FLOORED)
             log_score = math.log(g) - 2.0 * math.log(o_eff)
             log_scores[head] = log_score
@@ -473,7 +498,7 @@ def estimate_blend_weights(before: Mapping[str, Any], after: Mapping[str, Any],
         after: The same heads at checkpoint N + n (its key order is kept).
         **policy: Keyword options of :func:`blend_statistics`
             (``use_accuracy``, ``overfit_floor``, ``previous``,
-            ``min_weight``, ``smoothing``).
+            ``min_weight``, ``smoothing``, ``noise``).
 
     Returns:
         Dict[str, float]: Head name -> weight; finite, ``>= 0``, sum 1.

@@ -6,6 +6,7 @@ hooks (running a ValLoop would trigger save-best, logging and EMA swaps on
 held-out numbers). Each process sums over its shard; the sums and counts are
 all-reduced once at the end, so N processes give the single-process result.
 """
+import math
 from typing import Dict, Iterable, NamedTuple
 
 import torch
@@ -15,10 +16,13 @@ from mmengine.model import is_model_wrapper
 
 
 class HeadMeasure(NamedTuple):
-    """Mean per-sample loss and accuracy of one head, and the sample count."""
+    """One head's mean per-sample loss and accuracy over ``count`` samples,
+    with the standard errors of the two means (``std / sqrt(count)``)."""
     loss: float
     accuracy: float
     count: int
+    loss_se: float
+    accuracy_se: float
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -58,8 +62,9 @@ def measure_heads(model: torch.nn.Module,
     model.eval()
     device = model.blend_weights.device
     heads = list(model.head_names)
-    # sums[h] = [loss sum, correct count, sample count], reduced at the end
-    sums = torch.zeros(len(heads), 3, dtype=torch.float64, device=device)
+    # sums[h] = [loss sum, squared-loss sum, correct count, sample count],
+    # reduced at the end
+    sums = torch.zeros(len(heads), 4, dtype=torch.float64, device=device)
     try:
         for batch in dataloader:
             data = model.data_preprocessor(batch, False)
@@ -69,10 +74,11 @@ def measure_heads(model: torch.nn.Module,
             for i, head in enumerate(heads):
                 scores = logits[head].reshape((n, -1) +
                                               logits[head].shape[1:]).mean(1)
-                loss = F.cross_entropy(scores.float(), labels, reduction='sum')
+                loss = F.cross_entropy(
+                    scores.float(), labels, reduction='none').double()
                 correct = (scores.argmax(dim=1) == labels).sum()
                 sums[i] += torch.stack([
-                    loss.double(),
+                    loss.sum(), (loss**2).sum(),
                     correct.double(),
                     torch.tensor(float(n), dtype=torch.float64,
                                  device=device)
@@ -82,8 +88,12 @@ def measure_heads(model: torch.nn.Module,
     all_reduce(sums, op='sum')
     result = {}
     for i, head in enumerate(heads):
-        loss, correct, count = sums[i].tolist()
+        loss, squares, correct, count = sums[i].tolist()
         if count == 0:
             raise ValueError('measure_heads: the data loader gave no samples')
-        result[head] = HeadMeasure(loss / count, correct / count, int(count))
+        mean, accuracy = loss / count, correct / count
+        variance = max(squares / count - mean**2, 0.0)
+        result[head] = HeadMeasure(
+            mean, accuracy, int(count), math.sqrt(variance / count),
+            math.sqrt(accuracy * (1 - accuracy) / count))
     return result

@@ -665,3 +665,47 @@ def test_module_is_pure():
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "{'a': 1.0}"
+
+
+# ---- measurement noise ----------------------------------------------------
+
+def test_noise_stops_a_chance_change_from_taking_all_the_weight():
+    # audio's held-out loss moved by chance: G and O both near 0; without a
+    # noise model G / O**2 = 0.0075 / 0.0003**2 takes almost every weight
+    before = {'rgb': (1.223, 1.180), 'audio': (0.6685, 0.9201),
+              'fused': (0.4616, 0.5314)}
+    after = {'rgb': (1.024, 1.087), 'audio': (0.6613, 0.9127),
+             'fused': (0.3936, 0.4987)}
+    blind = blend_statistics(before, after)
+    assert blind.weights['audio'] > 0.99
+    est = blend_statistics(before, after,
+                           noise={'rgb': 0.02, 'audio': 0.02, 'fused': 0.02})
+    assert est.weights['audio'] == 0.0
+    assert est.stats['audio'].note == 'G within noise'
+    # rgb: G = 0.093, O = 0.1065 -> 0.093 / 0.1065**2; fused: G = 0.0327,
+    # O = 0.0352 -> 0.0327 / 0.0352**2 (both |O| above the noise)
+    rgb = (1.180 - 1.087) / ((1.087 - 1.024) - (1.180 - 1.223))**2
+    fused = (0.5314 - 0.4987) / ((0.4987 - 0.3936) - (0.5314 - 0.4616))**2
+    assert est.weights['rgb'] == pytest.approx(rgb / (rgb + fused))
+    assert est.weights['fused'] == pytest.approx(fused / (rgb + fused))
+
+
+def test_noise_floors_overfitting():
+    before = {'a': (1.0, 1.5), 'b': (1.0, 1.5)}
+    after = {'a': (0.8, 1.3), 'b': (0.5, 1.2)}  # O_a = 0, O_b = 0.2
+    est = blend_statistics(before, after, noise={'a': 0.1})
+    # a: G 0.2, |O| floored at 0.1 -> 20; b: G 0.3, O 0.2 -> 7.5
+    assert est.stats['a'].note == 'overfitting floored'
+    assert est.weights['a'] == pytest.approx(20 / 27.5)
+    assert est.weights['b'] == pytest.approx(7.5 / 27.5)
+
+
+@pytest.mark.parametrize('noise,match', [
+    ({'a': -0.1}, 'must be >= 0'),
+    ({'c': 0.1}, 'not measured'),
+    ({'a': float('nan')}, 'noise'),
+])
+def test_bad_noise(noise, match):
+    with pytest.raises(ValueError, match=match):
+        blend_statistics({'a': (1, 2), 'b': (1, 2)},
+                         {'a': (0, 1), 'b': (0, 1)}, noise=noise)

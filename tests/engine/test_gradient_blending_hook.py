@@ -57,7 +57,8 @@ def test_online_trajectory_estimates_logs_and_sets_weights(tmp_path):
         assert sum(weights.values()) == pytest.approx(1, abs=1e-9)
         for head, stats in entry['heads'].items():
             assert {'train_before', 'heldout_before', 'train_after',
-                    'heldout_after', 'G', 'O', 'OGR', 'weight'} <= set(stats)
+                    'heldout_after', 'heldout_se', 'G', 'O', 'OGR',
+                    'weight'} <= set(stats)
             assert stats['weight'] == weights[head]
     # once the warm-up is over, the memorising modality gets the low weight
     # (after one epoch nothing has been memorised yet)
@@ -198,20 +199,25 @@ def test_measure_heads_runs_in_eval_mode_and_matches_by_hand():
     assert model.training  # ... and back to train mode after
     assert measures == measure_heads(model, loader)  # no dropout noise
     model.eval()
-    total, correct, count = 0.0, 0, 0
+    total, squares, correct, count = 0.0, 0.0, 0, 0
     with torch.no_grad():
         for batch in loader:
             data = model.data_preprocessor(batch, False)
             logits = model(**data, mode='tensor')['audio']
             labels = torch.tensor([int(s.gt_label)
                                    for s in data['data_samples']])
-            total += torch.nn.functional.cross_entropy(
-                logits, labels, reduction='sum').item()
+            losses = torch.nn.functional.cross_entropy(
+                logits, labels, reduction='none').double()
+            total += losses.sum().item()
+            squares += (losses**2).sum().item()
             correct += (logits.argmax(1) == labels).sum().item()
             count += len(labels)
     assert measures['audio'].count == count == 24
     assert measures['audio'].loss == pytest.approx(total / count, rel=1e-6)
     assert measures['audio'].accuracy == pytest.approx(correct / count)
+    std = (squares / count - (total / count)**2)**0.5
+    assert measures['audio'].loss_se == pytest.approx(std / count**0.5,
+                                                      rel=1e-5)
 
 
 def test_shadow_training_leaves_the_main_model_and_optimizer_untouched():

@@ -2,6 +2,8 @@
 import importlib.util
 import os.path as osp
 
+import pytest
+
 from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
                                                      make_demo_dataset)
 
@@ -16,25 +18,35 @@ def load_demo_module():
     return module
 
 
-def test_demo_loads_every_split(tmp_path, capsys):
-    spec = DemoDatasetSpec(num_classes=2, train_per_class=2, val_per_class=1,
+def test_demo_trains_naive_fusion_and_gblend(tmp_path, capsys):
+    spec = DemoDatasetSpec(train_per_class=3, val_per_class=1,
                            test_per_class=1)
     root = str(tmp_path / 'demo')
-    make_demo_dataset(root, spec=spec, seed=1, workers=1, verbose=False)
+    make_demo_dataset(root, spec=spec, seed=1, workers=2, verbose=False)
     demo = load_demo_module()
-    demo.main(['--data-root', root, '--num-workers', '0'])
+    work = tmp_path / 'work'
+    results = demo.main([
+        '--data-root', root, '--work-dir', str(work), '--num-workers', '0',
+        '--max-epochs', '2', '--warmup-epochs', '1', '--super-epochs', '1'
+    ])
     out = capsys.readouterr().out
-    assert 'train: 4 clips' in out and 'per class {0: 2, 1: 2}' in out
-    assert '  val: 2 clips' in out and ' test: 2 clips' in out
-    assert 'imgs: batch x (1, 3, 8, 56, 56) torch.float32' in out
-    assert 'audios: batch x (1, 1, 100, 40) torch.float32' in out
+    assert 'train: 24 clips; a batch: imgs (16, 1, 3, 8, 56, 56), ' \
+        'audios (16, 1, 1, 100, 40)' in out
+    assert '| naive fusion |' in out and '| online G-Blend |' in out
+    assert set(results) == {'naive fusion', 'online G-Blend'}
+    for metrics in results.values():
+        assert 0 <= metrics['acc/top1'] <= 1
+        assert 0 <= metrics['acc/audio_top1'] <= 1
+    naive = results['naive fusion']['weights']
+    assert naive == dict(rgb=0.0, audio=0.0, fused=1.0)
+    gblend = results['online G-Blend']['weights']
+    assert sum(gblend.values()) == pytest.approx(1)
+    assert osp.isfile(work / 'gblend-online' / 'gblend_history.jsonl')
+    png = work / 'gblend-online' / 'blend_weights.png'
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
 def test_demo_without_data_says_what_to_run(tmp_path):
     demo = load_demo_module()
-    try:
+    with pytest.raises(SystemExit, match='make_demo_dataset.py'):
         demo.main(['--data-root', str(tmp_path / 'none')])
-    except SystemExit as exit_:
-        assert 'make_demo_dataset.py' in str(exit_.code)
-    else:
-        raise AssertionError('expected SystemExit')

@@ -20,7 +20,7 @@ from mmengine.runner import Runner
 
 from ...blending import BlendEstimate, blend_statistics
 from ..blend_schedule import Estimate, blend_schedule
-from ..heldout_evaluation import HeadMeasure, measure_heads, unwrap
+from ..heldout_evaluation import measure_heads, unwrap
 from ..shadow_training import shadow_train
 
 SPLIT_DATASET = 'HeldOutSplitDataset'
@@ -88,6 +88,12 @@ class GradientBlendingHook(Hook):
         overfit_floor: Smallest ``|O|`` (see ``blend_statistics``).
         min_weight: Least weight of any head.
         smoothing: Exponential smoothing with the previous weights.
+        noise_scale: Changes of a head's held-out value within
+            ``noise_scale`` standard errors of its measurement are not
+            resolved: such a G earns no weight and ``|O|`` is floored there
+            (see ``blend_statistics(noise=...)``); 0 turns this off. Small
+            held-out sets need it: a held-out loss that moved by chance
+            otherwise earns a huge ``G / O**2``.
         shadow_fraction: Fraction of a super-epoch's iterations each shadow
             copy trains for.
         history_file: Name of the JSON-lines history in the work dir.
@@ -110,6 +116,7 @@ class GradientBlendingHook(Hook):
                  overfit_floor: float = 1e-4,
                  min_weight: float = 0.0,
                  smoothing: float = 0.0,
+                 noise_scale: float = 1.0,
                  shadow_fraction: float = 0.15,
                  history_file: str = 'gblend_history.jsonl') -> None:
         # validated here so a typo fails before any training
@@ -145,6 +152,10 @@ class GradientBlendingHook(Hook):
             overfit_floor=overfit_floor,
             min_weight=min_weight,
             smoothing=smoothing)
+        if not 0 <= noise_scale < float('inf'):
+            raise ValueError('GradientBlendingHook.noise_scale must be >= 0, '
+                             f'got {noise_scale}')
+        self.noise_scale = noise_scale
         self.shadow_fraction = shadow_fraction
         self.history_file = history_file
 
@@ -235,13 +246,15 @@ class GradientBlendingHook(Hook):
     # measurement and estimation -------------------------------------------
 
     def _measure(self, model) -> Dict[str, List[float]]:
-        """``{head: [train, heldout]}`` of the loss (or accuracy)."""
+        """``{head: [train, heldout, heldout standard error]}`` of the loss
+        (or accuracy)."""
         probe = measure_heads(model, self.probe_loader)
         heldout = measure_heads(model, self.heldout_loader)
         field = 'accuracy' if self.policy['use_accuracy'] else 'loss'
         return {
             head: [getattr(probe[head], field),
-                   getattr(heldout[head], field)]
+                   getattr(heldout[head], field),
+                   getattr(heldout[head], f'{field}_se')]
             for head in probe
         }
 
@@ -266,9 +279,11 @@ class GradientBlendingHook(Hook):
                after: dict) -> BlendEstimate:
         model = unwrap(runner.model)
         estimate = blend_statistics(
-            {h: tuple(v) for h, v in before.items()},
-            {h: tuple(v) for h, v in after.items()},
+            {h: tuple(v[:2]) for h, v in before.items()},
+            {h: tuple(v[:2]) for h, v in after.items()},
             previous=model.get_blend_weights(),
+            noise={h: self.noise_scale * v[2]
+                   for h, v in after.items()},
             **self.policy)
         weights = torch.tensor(
             [estimate.weights[h] for h in model.head_names],
@@ -278,19 +293,20 @@ class GradientBlendingHook(Hook):
         broadcast(weights, src=0)
         model.set_blend_weights(dict(zip(model.head_names,
                                          weights.tolist())))
-        self._record(runner, plan, estimate)
+        self._record(runner, plan, estimate,
+                     {h: v[2] for h, v in after.items()})
         return estimate
 
     def _record(self, runner: Runner, plan: Estimate,
-                estimate: BlendEstimate) -> None:
+                estimate: BlendEstimate, noise: Dict[str, float]) -> None:
         heads = {}
         scalars = {}
         for head, s in estimate.stats.items():
             heads[head] = dict(
                 train_before=s.train_before, heldout_before=s.heldout_before,
                 train_after=s.train_after, heldout_after=s.heldout_after,
-                G=s.generalization, O=s.overfitting, OGR=s.ogr,
-                weight=s.weight, note=s.note)
+                heldout_se=noise[head], G=s.generalization,
+                O=s.overfitting, OGR=s.ogr, weight=s.weight, note=s.note)
             heads[head] = {k: _finite_or_none(v) if isinstance(v, float)
                            else v for k, v in heads[head].items()}
             for key in ('train_after', 'heldout_after', 'G', 'O', 'OGR',

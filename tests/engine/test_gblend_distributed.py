@@ -1,0 +1,68 @@
+"""G-Blend on 2 processes (torchrun, gloo on CPU): identical on every rank,
+and the measurements equal a single process's on the same model and data."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmaction.registry import MODELS
+from mmengine.runner import Runner, load_checkpoint
+
+import mmaction_gblend.toy_task as toy
+from mmaction_gblend.engine import measure_heads
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+@pytest.fixture(scope='module')
+def two_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp('dist')
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         '--master_port=29547', osp.join(HERE, 'gblend_dist_worker.py'),
+         str(out)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return out
+
+
+@pytest.mark.parametrize('estimator', ['trajectory', 'shadow'])
+def test_every_rank_ends_with_the_same_weights(two_ranks, estimator):
+    ranks = [json.load(open(two_ranks / f'{estimator}_rank{r}.json'))
+             for r in (0, 1)]
+    assert ranks[0]['world_size'] == 2
+    assert len(ranks[0]['history']) == (2 if estimator == 'trajectory'
+                                        else 3)
+    assert ranks[0]['history'] == ranks[1]['history']
+    assert ranks[0]['weights'] == ranks[1]['weights']
+    assert ranks[0]['checksum'] == ranks[1]['checksum']
+    assert ranks[0]['measures'] == ranks[1]['measures']
+    # only rank 0 writes the history file, once per estimate
+    lines = open(two_ranks / estimator / 'gblend_history.jsonl').readlines()
+    assert [json.loads(line) for line in lines] == ranks[0]['history']
+
+
+def test_measurements_equal_a_single_process(two_ranks):
+    """The sums and counts are all-reduced: 2 ranks = 1 process."""
+    rank0 = json.load(open(two_ranks / 'trajectory_rank0.json'))
+    cfg = toy.toy_config('unused', gblend=dict(type='GradientBlendingHook'))
+    model = MODELS.build(cfg['model'])
+    load_checkpoint(model, str(two_ranks / 'trajectory' / 'epoch_3.pth'),
+                    map_location='cpu')
+    heldout = dict(cfg['train_dataloader']['dataset'], part='heldout')
+    loader = Runner.build_dataloader(
+        dict(cfg['val_dataloader'], dataset=heldout,
+             sampler=dict(type='DefaultSampler', shuffle=False,
+                          round_up=False)), seed=0)
+    single = measure_heads(model, loader)
+    for head, (loss, accuracy, count, loss_se, _) in \
+            rank0['measures'].items():
+        assert single[head].count == count
+        assert single[head].loss == pytest.approx(loss, rel=1e-6)
+        assert single[head].loss_se == pytest.approx(loss_se, rel=1e-5)
+        assert single[head].accuracy == pytest.approx(accuracy)
+    assert model.get_blend_weights() == pytest.approx(rank0['weights'])
+    assert torch.isfinite(model.blend_weights).all()
