@@ -87,7 +87,8 @@ class GradientBlendingHook(Hook):
         use_accuracy: Estimate from accuracies instead of losses.
         overfit_floor: Smallest ``|O|`` (see ``blend_statistics``).
         min_weight: Least weight of any head.
-        smoothing: Exponential smoothing with the previous weights.
+        smoothing: Exponential smoothing with the previous estimate's
+            weights (the first estimate is not smoothed).
         noise_scale: Changes of a head's held-out value within
             ``noise_scale`` standard errors of its measurement are not
             resolved: such a G earns no weight and ``|O|`` is floored there
@@ -210,6 +211,8 @@ class GradientBlendingHook(Hook):
         cfg['sampler'] = dict(type='DefaultSampler', shuffle=False,
                               round_up=False)
         cfg.pop('batch_sampler', None)
+        # used once per super-epoch: no worker processes idling in between
+        cfg['persistent_workers'] = False
         if self.measure_batch_size:
             cfg['batch_size'] = self.measure_batch_size
         return Runner.build_dataloader(cfg, seed=runner.seed)
@@ -278,13 +281,18 @@ class GradientBlendingHook(Hook):
     def _apply(self, runner: Runner, plan: Estimate, before: dict,
                after: dict) -> BlendEstimate:
         model = unwrap(runner.model)
+        policy = dict(self.policy)
+        if not self.history:
+            # smoothing is towards the previous *estimate*, not the
+            # warm-up's initial weights
+            policy['smoothing'] = 0.0
         estimate = blend_statistics(
             {h: tuple(v[:2]) for h, v in before.items()},
             {h: tuple(v[:2]) for h, v in after.items()},
             previous=model.get_blend_weights(),
             noise={h: self.noise_scale * v[2]
                    for h, v in after.items()},
-            **self.policy)
+            **policy)
         weights = torch.tensor(
             [estimate.weights[h] for h in model.head_names],
             dtype=torch.float32, device=model.blend_weights.device)
