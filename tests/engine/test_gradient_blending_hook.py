@@ -270,3 +270,28 @@ def test_bad_hook_arguments(kwargs, match):
 def test_super_epoch_longer_than_training_is_an_error(tmp_path):
     with pytest.raises(ValueError, match='warmup_epochs=5 must be shorter'):
         run(tmp_path / 'long', max_epochs=3, hook=dict(HOOK, warmup_epochs=5))
+
+
+def test_tensorboard_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import \
+        EventAccumulator
+    cfg = toy.toy_config(str(tmp_path / 'tb'), max_epochs=3,
+                         gblend=dict(HOOK))
+    cfg['visualizer'] = dict(
+        type='Visualizer', name='tb_test',
+        vis_backends=[dict(type='TensorboardVisBackend')])
+    cfg['experiment_name'] = 'tb'
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
+    runner.visualizer.close()
+    events = EventAccumulator(osp.join(runner.log_dir, 'vis_data'))
+    events.Reload()
+    tags = events.Tags()['scalars']
+    for head in ('rgb', 'audio', 'fused'):
+        assert f'gblend/weight/{head}' in tags
+        assert f'gblend/OGR/{head}' in tags or f'gblend/G/{head}' in tags
+    weights = events.Scalars('gblend/weight/audio')
+    assert [w.step for w in weights] == [1, 2]
+    history = gblend_hook(runner).history
+    assert weights[-1].value == pytest.approx(
+        history[-1]['weights']['audio'], abs=1e-6)
