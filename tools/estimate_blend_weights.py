@@ -82,7 +82,8 @@ def build_config(args: argparse.Namespace):
     cfg.train_cfg.max_epochs = args.epochs + 1
     cfg.train_cfg.val_interval = args.epochs + 2  # no validation
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1)
-    cfg.param_scheduler = []
+    # the schedulers stay: the estimate starts from the learning rate the
+    # run itself would start from (a warm-up's, say)
     cfg.resume = False
     cfg.load_from = args.checkpoint
     return cfg
