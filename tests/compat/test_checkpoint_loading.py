@@ -1,5 +1,6 @@
 """Checkpoints on torch >= 2.6: mmengine's load, our restricted unpickler."""
 import os
+import os.path as osp
 import pickle
 
 import pytest
@@ -109,3 +110,39 @@ def test_pretrained_state_dict_keeps_only_tensors(tmp_path):
         load_pretrained_state_dict(mixed)
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         load_pretrained_state_dict(str(tmp_path / 'nope.pth'))
+
+
+def test_checkpoint_urls_are_loaded_restricted(tmp_path, monkeypatch):
+    """Model-zoo URLs (http, and schemes built on it) use the restricted
+    unpickler too; a local HTTP server stands in for the zoo."""
+    import functools
+    import http.server
+    import threading
+
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    serve = tmp_path / 'zoo'
+    serve.mkdir()
+    torch.save({'state_dict': {'w': torch.ones(2)}}, serve / 'good.pth')
+    marker = tmp_path / 'ran'
+    torch.save({'meta': RunsCode(marker)}, serve / 'evil.pth')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(serve))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    handler.log_message = lambda *args: None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    try:
+        url = f'http://127.0.0.1:{server.server_address[1]}'
+        good = CheckpointLoader.load_checkpoint(f'{url}/good.pth')
+        assert torch.equal(good['state_dict']['w'], torch.ones(2))
+        assert osp.isfile(tmp_path / 'torch_home' / 'hub' / 'checkpoints' /
+                          'good.pth')
+        with pytest.raises(UnsafeCheckpointError, match='posix.system'):
+            CheckpointLoader.load_checkpoint(f'{url}/evil.pth')
+        # what open-mmlab:// and torchvision:// call
+        with pytest.raises(UnsafeCheckpointError):
+            mmengine_checkpoint.load_from_http(f'{url}/evil.pth')
+    finally:
+        server.shutdown()
+    assert not marker.exists()
