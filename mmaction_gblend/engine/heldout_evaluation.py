@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from mmengine.dist import all_reduce
 from mmengine.model import is_model_wrapper
 
+from ..models.utils import stack_labels
+
 
 class HeadMeasure(NamedTuple):
     """One head's mean per-sample loss and accuracy over ``count`` samples,
@@ -28,15 +30,6 @@ class HeadMeasure(NamedTuple):
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The model inside a DDP (or other mmengine) wrapper."""
     return model.module if is_model_wrapper(model) else model
-
-
-def _labels(data_samples) -> torch.Tensor:
-    labels = torch.stack([s.gt_label for s in data_samples])
-    if labels.dim() == 2 and labels.shape[1] == 1:
-        return labels.squeeze(1)
-    if labels.dim() == 2:  # one-hot or soft targets: their arg-max
-        return labels.argmax(dim=1)
-    return labels
 
 
 @torch.no_grad()
@@ -69,7 +62,9 @@ def measure_heads(model: torch.nn.Module,
         for batch in dataloader:
             data = model.data_preprocessor(batch, False)
             logits = model(**data, mode='tensor')
-            labels = _labels(data['data_samples']).to(device)
+            labels = stack_labels(data['data_samples']).to(device)
+            if labels.dim() == 2:  # one-hot or soft targets: their arg-max
+                labels = labels.argmax(dim=1)
             n = labels.shape[0]
             for i, head in enumerate(heads):
                 scores = logits[head].reshape((n, -1) +

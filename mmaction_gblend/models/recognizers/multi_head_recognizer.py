@@ -14,7 +14,7 @@ from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmengine.model import BaseModel
 
-from ..utils import global_avg_pool, load_branch_checkpoint
+from ..utils import global_avg_pool, load_branch_checkpoint, stack_labels
 
 FUSED = 'fused'
 # How a branch's input folds into a batch for its backbone (see _fold).
@@ -311,17 +311,11 @@ class MultiHeadRecognizer(BaseModel):
         raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
                            'predict and tensor mode')
 
-    @staticmethod
-    def _labels(data_samples: List[ActionDataSample]) -> torch.Tensor:
-        labels = torch.stack([s.gt_label for s in data_samples])
-        return labels.squeeze(1) if labels.dim() == 2 and \
-            labels.shape[1] == 1 else labels
-
     def loss(self, inputs: Dict[str, torch.Tensor],
              data_samples: List[ActionDataSample]) -> Dict[str, torch.Tensor]:
         """Blended losses ``loss_<head>`` and per-head monitors."""
         maps, views = self.extract_feat(inputs)
-        labels = self._labels(data_samples)
+        labels = stack_labels(data_samples)
         if views > 1:
             labels = labels.repeat_interleave(views, dim=0)
         out = OrderedDict()
