@@ -1,4 +1,8 @@
-"""Helpers for tests: small real media files with known content."""
+"""Helpers for tests: small real media files with known content, and the
+repository's scripts as modules."""
+import importlib.util
+import os.path as osp
+from types import ModuleType
 from typing import Optional, Sequence
 
 import numpy as np
@@ -62,3 +66,19 @@ def write_test_clip(path: str,
                         freqs)
     write_video_with_audio(path, frames, fps, waveform, SAMPLE_RATE)
     return path
+
+
+def load_script(path: str) -> ModuleType:
+    """Import a script of the repository (``tools/...py``) as a module.
+
+    Args:
+        path: The script, absolute or relative to the repository root.
+    """
+    if not osp.isabs(path):
+        repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+        path = osp.join(repo, path)
+    name = osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(f'script_{name}', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,21 +1,11 @@
 """tools/demo.py, the main job of `make demo`, on a small demo dataset."""
-import importlib.util
 import os.path as osp
 
 import pytest
 
 from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
                                                      make_demo_dataset)
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def load_demo_module():
-    spec = importlib.util.spec_from_file_location(
-        'demo_script', osp.join(REPO, 'tools', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mmaction_gblend.testing import load_script
 
 
 def test_demo_trains_naive_fusion_and_gblend(tmp_path, capsys):
@@ -23,7 +13,7 @@ def test_demo_trains_naive_fusion_and_gblend(tmp_path, capsys):
                            test_per_class=1)
     root = str(tmp_path / 'demo')
     make_demo_dataset(root, spec=spec, seed=1, workers=2, verbose=False)
-    demo = load_demo_module()
+    demo = load_script('tools/demo.py')
     work = tmp_path / 'work'
     results = demo.main([
         '--data-root', root, '--work-dir', str(work), '--num-workers', '0',
@@ -47,6 +37,6 @@ def test_demo_trains_naive_fusion_and_gblend(tmp_path, capsys):
 
 
 def test_demo_without_data_says_what_to_run(tmp_path):
-    demo = load_demo_module()
+    demo = load_script('tools/demo.py')
     with pytest.raises(SystemExit, match='make_demo_dataset.py'):
         demo.main(['--data-root', str(tmp_path / 'none')])

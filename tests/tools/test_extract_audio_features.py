@@ -1,5 +1,4 @@
 """Tests of ``tools/data/extract_audio_features.py`` on real media files."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -14,15 +13,13 @@ from mmaction_gblend.datasets import AudioVisualDataset
 from mmaction_gblend.datasets.transforms import (load_feature_file,
                                                  log_mel_spectrogram,
                                                  read_audio_track)
+from mmaction_gblend.testing import load_script
 from mmaction_gblend.utils import write_video_with_audio, write_wav
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'data', 'extract_audio_features.py')
 
-_spec = importlib.util.spec_from_file_location('extract_audio_features',
-                                               SCRIPT)
-eaf = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(eaf)
+eaf = load_script(SCRIPT)
 
 SR = 16000
 HOP = 256

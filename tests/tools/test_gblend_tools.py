@@ -1,5 +1,4 @@
 """tools/estimate_blend_weights.py and tools/analysis/plot_blend_weights.py."""
-import importlib.util
 import json
 import os.path as osp
 
@@ -7,16 +6,7 @@ import pytest
 from mmengine.config import Config
 
 import mmaction_gblend.toy_task as toy
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-
-def load_tool(path):
-    spec = importlib.util.spec_from_file_location(
-        osp.basename(path)[:-3], osp.join(REPO, path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mmaction_gblend.testing import load_script
 
 
 def toy_config_file(tmp_path, **hook):
@@ -31,7 +21,7 @@ def toy_config_file(tmp_path, **hook):
 
 @pytest.mark.parametrize('estimator', ['shadow', 'trajectory'])
 def test_estimate_prints_a_config_snippet(tmp_path, capsys, estimator):
-    tool = load_tool('tools/estimate_blend_weights.py')
+    tool = load_script('tools/estimate_blend_weights.py')
     config = toy_config_file(tmp_path, mode='online', warmup_epochs=9)
     tool.main([config, '--estimator', estimator, '--epochs', '2',
                '--shadow-fraction', '0.5', '--work-dir',
@@ -52,7 +42,7 @@ def test_estimate_prints_a_config_snippet(tmp_path, capsys, estimator):
 
 
 def test_plot_blend_weights(tmp_path):
-    tool = load_tool('tools/analysis/plot_blend_weights.py')
+    tool = load_script('tools/analysis/plot_blend_weights.py')
     history = tmp_path / 'gblend_history.jsonl'
     heads = lambda w, ogr: {  # noqa: E731
         h: dict(weight=w[i], OGR=ogr[i]) for i, h in enumerate(

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mmaction_gblend import load_checkpoint_file
-from mmaction_gblend.testing import write_test_clip
+from mmaction_gblend.testing import load_script, write_test_clip
 
 CONFIG = '''
 _base_ = ['{repo}/configs/_base_/default_runtime.py']
@@ -124,18 +124,9 @@ def test_two_processes_on_cpu(launch_setup, tmp_path):
     assert glob.glob(osp.join(work, 'epoch_1.pth'))
 
 
-def load_tool(repo, name):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', osp.join(repo, 'tools', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_train_options_reach_the_config(launch_setup, tmp_path):
     repo, config, _ = launch_setup
-    train = load_tool(repo, 'train')
+    train = load_script(osp.join(repo, 'tools', 'train.py'))
     cfg = train.build_config(train.parse_args([
         config, '--amp', '--resume', '--seed', '7', '--cfg-options',
         'train_cfg.max_epochs=5'
@@ -158,7 +149,7 @@ def test_train_options_reach_the_config(launch_setup, tmp_path):
 
 def test_test_options_reach_the_config(launch_setup):
     repo, config, _ = launch_setup
-    test = load_tool(repo, 'test')
+    test = load_script(osp.join(repo, 'tools', 'test.py'))
     cfg = test.build_config(
         test.parse_args([config, 'ckpt.pth', '--dump', 'out.pkl']))
     assert cfg.load_from == 'ckpt.pth'
