@@ -110,10 +110,17 @@ def toy_config(work_dir: str,
                num_samples: int = 200,
                seed: int = 0,
                batch_size: int = 16,
-               lr: float = 0.05) -> dict:
+               lr: float = 0.05,
+               model: Optional[dict] = None,
+               optim_wrapper: Optional[dict] = None,
+               hooks: Optional[List[dict]] = None) -> dict:
     """A complete Runner config of the toy task: RGB-like ``imgs`` that
     generalise, audio-like ``audios`` that only memorise, concat fusion,
-    and optionally a ``GradientBlendingHook`` config ``gblend``."""
+    and optionally a ``GradientBlendingHook`` config ``gblend``.
+
+    ``model`` and ``optim_wrapper`` update those configs' keys (e.g.
+    ``model=dict(opm=...)``, ``optim_wrapper=dict(type='OGMGEOptimWrapper')``);
+    ``hooks`` are added to ``custom_hooks``."""
     preprocessor = dict(
         type='MultiModalDataPreprocessor',
         preprocessors=dict(
@@ -142,7 +149,8 @@ def toy_config(work_dir: str,
                            backbone=dict(type='ToyEncoder', in_channels=16))),
             fusion=dict(type='ConcatFusion', hidden_channels=32),
             head=dict(type='ClassifierHead', dropout_ratio=0.0),
-            data_preprocessor=preprocessor),
+            data_preprocessor=preprocessor,
+            **(model or {})),
         train_dataloader=dict(loader, dataset=train),
         val_dataloader=dict(loader, dataset=val,
                             sampler=dict(type='DefaultSampler',
@@ -150,12 +158,15 @@ def toy_config(work_dir: str,
         val_evaluator=dict(type='MultiHeadAccMetric'),
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs, val_interval=1),
         val_cfg=dict(),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9)),
+        optim_wrapper=dict(
+            dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9)),
+            **(optim_wrapper or {})),
         default_hooks=dict(
             logger=dict(type='LoggerHook', interval=50),
             checkpoint=dict(type='CheckpointHook', interval=1)),
         model_wrapper_cfg=dict(type='AnyDeviceDistributedDataParallel'),
-        custom_hooks=[gblend] if gblend is not None else [],
+        custom_hooks=([gblend] if gblend is not None else []) +
+        list(hooks or []),
         randomness=dict(seed=seed, deterministic=False),
         log_level='WARNING')
     return cfg

@@ -1,12 +1,20 @@
-"""Gradient-Blending weight math (pure: standard library only).
+"""The math of the balancing strategies (pure functions, no mmengine).
 
-See :mod:`mmaction_gblend.blending.gblend` and Wang, Tran, Feiszli, CVPR 2020,
-Sec. 3, Proposition 1, Eq. 7.
+* :mod:`.gblend`: Gradient-Blending weights (Wang, Tran, Feiszli, CVPR
+  2020, Sec. 3, Proposition 1, Eq. 7); standard library only.
+* :mod:`.modulation`: OGM-GE coefficients and OPM drop rates (Peng et al.,
+  CVPR 2022; Wei et al., TPAMI 2024); torch only.
 """
 from .gblend import (BlendEstimate, HeadBlendStats, blend_statistics,
                      estimate_blend_weights)
+from .modulation import (OGM_COEFFICIENTS, discrepancy_ratios,
+                         modulate_gradients_, ogm_coefficients,
+                         opm_drop_probabilities, opm_rescale_factor,
+                         sample_drop_mask)
 
 __all__ = [
     'BlendEstimate', 'HeadBlendStats', 'blend_statistics',
-    'estimate_blend_weights'
+    'estimate_blend_weights', 'OGM_COEFFICIENTS', 'discrepancy_ratios',
+    'modulate_gradients_', 'ogm_coefficients', 'opm_drop_probabilities',
+    'opm_rescale_factor', 'sample_drop_mask'
 ]

@@ -7,20 +7,20 @@ in the recognizer's ``blend_weights`` buffer, so checkpoints carry them and
 every process uses the same values.
 """
 import copy
-import json
 import math
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmaction.registry import HOOKS
-from mmengine.dist import broadcast, is_main_process
+from mmengine.dist import broadcast
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from ...blending import BlendEstimate, blend_statistics
 from ..blend_schedule import Estimate, blend_schedule
 from ..heldout_evaluation import measure_heads, unwrap
+from ..history_file import append_history, rewrite_history
 from ..shadow_training import shadow_train
 
 SPLIT_DATASET = 'HeldOutSplitDataset'
@@ -339,9 +339,7 @@ class GradientBlendingHook(Hook):
         if estimate.fallback:
             lines.append(f'  no head generalised: {estimate.fallback} weights')
         runner.logger.info('\n'.join(lines))
-        if is_main_process():
-            with open(self._history_path(runner), 'a') as f:
-                f.write(json.dumps(entry, allow_nan=False) + '\n')
+        append_history(self._history_path(runner), entry)
 
     def _history_path(self, runner: Runner) -> str:
         return osp.join(runner.work_dir, self.history_file)
@@ -349,10 +347,7 @@ class GradientBlendingHook(Hook):
     def _rewrite_history(self, runner: Runner) -> None:
         """After a resume the checkpoint's history is the truth: an
         interrupted run may have written estimates the checkpoint lacks."""
-        if is_main_process():
-            with open(self._history_path(runner), 'w') as f:
-                for entry in self.history:
-                    f.write(json.dumps(entry, allow_nan=False) + '\n')
+        rewrite_history(self._history_path(runner), self.history)
 
     def _planned(self, epoch: int) -> Optional[Estimate]:
         return next((p for p in self.plan if p.epoch == epoch), None)

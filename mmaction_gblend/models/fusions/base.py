@@ -190,6 +190,30 @@ class BaseFusion(BaseModule):
         """
         raise NotImplementedError
 
+    @property
+    def has_linear_parts(self) -> bool:
+        """Whether :meth:`linear_parts` splits this fusion's output."""
+        return False
+
+    def linear_parts(self, feats: Mapping[str, Tensor]
+                     ) -> Optional[Dict[str, Tensor]]:
+        """Each modality's additive share of the fused features, if any.
+
+        A fusion that is a sum of one linear map per modality
+        (:attr:`has_linear_parts`) returns ``{m: part_m}`` with
+        ``fuse(feats) == sum_m part_m`` (up to dropout); the per-modality
+        scores of on-the-fly modulation are then read off the fused head
+        exactly (``score_source='linear_split'``). Any other fusion returns
+        ``None`` (the default).
+
+        Args:
+            feats: Feature maps by modality name.
+
+        Returns:
+            ``{modality: [B, out_channels]}`` in config order, or ``None``.
+        """
+        return None
+
     def pooled(self, feats: Mapping[str, Tensor]) -> List[Tensor]:
         """Globally pooled ``[B, C_m]`` features, in config order."""
         return [global_avg_pool(feats[m]) for m in self.modalities]

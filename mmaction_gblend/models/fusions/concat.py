@@ -59,6 +59,27 @@ class ConcatFusion(BaseFusion):
         self.mlp = nn.Sequential(*layers)
         self.out_channels = width
 
+    @property
+    def has_linear_parts(self) -> bool:
+        return self.num_layers == 0
+
+    def linear_parts(self, feats: Mapping[str, Tensor]
+                     ) -> Optional[Dict[str, Tensor]]:
+        """With ``num_layers=0`` the concatenation is linear: modality
+        ``m``'s part is its pooled features in its own slot, zeros in the
+        others'. With FC layers there is no such split (``None``)."""
+        if not self.has_linear_parts:
+            return None
+        self.check_inputs(feats)
+        pooled = self.pooled(feats)
+        parts = {}
+        for i, m in enumerate(self.modalities):
+            parts[m] = torch.cat([
+                x if j == i else torch.zeros_like(x)
+                for j, x in enumerate(pooled)
+            ], dim=1)
+        return parts
+
     def fuse(self, feats: Mapping[str, Tensor]) -> Tensor:
         """Concatenate the pooled features and apply the FC layers.
 

@@ -55,6 +55,16 @@ class SumFusion(BaseFusion):
             for m in self.modalities
         }
 
+    @property
+    def has_linear_parts(self) -> bool:
+        return True
+
+    def linear_parts(self, feats: Mapping[str, Tensor]
+                     ) -> Optional[Dict[str, Tensor]]:
+        """Each modality's projection (with its own bias): the fused
+        features are exactly their sum."""
+        return self.project(feats)
+
     def fuse(self, feats: Mapping[str, Tensor]) -> Tensor:
         """Sum the per-modality projections.
 

@@ -12,8 +12,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
+from mmengine.dist import all_reduce
 from mmengine.model import BaseModel
 
+from ...blending.modulation import discrepancy_ratios
+from ..modulation import (PredictionModulation, modality_logits,
+                          resolve_score_source, true_class_probability)
 from ..utils import global_avg_pool, load_branch_checkpoint, stack_labels
 
 FUSED = 'fused'
@@ -56,6 +60,12 @@ class MultiHeadRecognizer(BaseModel):
     At test time ``pred_score`` holds the fused head's scores (or those of
     ``predict_head``) and ``head_scores`` every modality head's.
 
+    On-the-fly modulation (OGM-GE, OPM) reads per-modality scores of each
+    training batch (``score_source``, summed over all processes); OPM drops
+    features before the fused head (``opm``); OGM-GE modulates the encoders'
+    gradients through :meth:`modality_parameters` (see
+    ``OGMGEOptimWrapper``). Both are driven by ``OnTheFlyModulationHook``.
+
     Args:
         branches: ``{modality: dict(backbone=..., feat_dim=..., input_key=...,
             input_format=..., init_from=...)}``. ``input_key`` is the key of
@@ -80,6 +90,15 @@ class MultiHeadRecognizer(BaseModel):
             ``'fused'`` (the modality for a uni-modal model).
         average_clips: ``'prob'`` or ``'score'``: how views are averaged at
             test time.
+        score_source: Where on-the-fly modulation reads each modality's
+            logits: ``'auto'`` (default: ``'linear_split'`` where the fusion
+            allows it, else ``'zero_out'``), ``'linear_split'``,
+            ``'zero_out'`` or ``'heads'``; see
+            :mod:`~mmaction_gblend.models.modulation.modality_scores`.
+        opm: OPM settings, ``dict(q_base=0.5, lam=0.5, p_exe=0.7,
+            start_epoch=5, end_epoch=None, rescale=True)``
+            (:class:`~mmaction_gblend.models.modulation.PredictionModulation`);
+            ``None`` (default) for no feature drop.
         data_preprocessor: As for mmaction2's recognizers.
         init_cfg: As for ``BaseModel``.
     """
@@ -93,6 +112,8 @@ class MultiHeadRecognizer(BaseModel):
                  blend_weights: Optional[Dict[str, float]] = None,
                  predict_head: Optional[str] = None,
                  average_clips: str = 'prob',
+                 score_source: str = 'auto',
+                 opm: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -168,6 +189,25 @@ class MultiHeadRecognizer(BaseModel):
                 f'{self.head_names}, got {self.predict_head!r}')
         self.loss_cls = MODELS.build(
             loss_cls or dict(type='CrossEntropyLoss'))
+        self._build_modulation(score_source, opm)
+
+    def _build_modulation(self, score_source: str,
+                          opm: Optional[dict]) -> None:
+        if self.fusion is None:
+            if opm is not None:
+                raise ValueError('MultiHeadRecognizer.opm needs two or more '
+                                 'modalities (a fused head)')
+            self.score_source = None
+        else:
+            self.score_source = resolve_score_source(
+                score_source, self.fusion, self.heads[FUSED])
+        self.opm = None if opm is None else PredictionModulation(
+            self.modalities, self.feat_dims, **opm)
+        #: Set by OnTheFlyModulationHook while OGM-GE needs the scores.
+        self.collect_modality_scores = False
+        self._score_sums: Optional[torch.Tensor] = None
+        #: Scores and ratios of the last training batch (for logs).
+        self.last_modulation: Optional[Dict[str, torch.Tensor]] = None
 
     # construction helpers -------------------------------------------------
 
@@ -217,6 +257,50 @@ class MultiHeadRecognizer(BaseModel):
         for name, spec in self.branch_init.items():
             load_branch_checkpoint(self.backbones[name], self.heads[name],
                                    name, **spec)
+
+    # on-the-fly modulation -----------------------------------------------
+
+    def modality_parameters(self) -> Dict[str, List[nn.Parameter]]:
+        """Each modality's encoder (backbone) parameters that train.
+
+        The groups OGM-GE modulates: every trainable parameter of the
+        branch's backbone (convolutions, linear and attention layers, norms)
+        and nothing of the heads or the fusion.
+
+        Raises:
+            ValueError: For a uni-modal model, which has nothing to balance.
+        """
+        if self.fusion is None:
+            raise ValueError(
+                'on-the-fly modulation needs a multi-modal model; this '
+                f'MultiHeadRecognizer has one modality {self.modalities}')
+        return OrderedDict(
+            (m, [p for p in self.backbones[m].parameters()
+                 if p.requires_grad]) for m in self.modalities)
+
+    def pop_modality_scores(self) -> Optional[torch.Tensor]:
+        """The ``[M]`` score sums since the last call (all processes'), or
+        ``None`` if no batch was scored; the sums restart from zero."""
+        sums, self._score_sums = self._score_sums, None
+        return sums
+
+    def _modulation_signal(self, maps: Dict[str, torch.Tensor],
+                           labels: torch.Tensor) -> torch.Tensor:
+        """This batch's discrepancy ratios, from all processes' scores."""
+        logits = modality_logits(self.score_source, self.modalities, maps,
+                                 self.fusion, self.heads, self.heads[FUSED])
+        scores = true_class_probability(logits, labels)
+        counted = torch.cat([scores, scores.new_tensor([labels.shape[0]])])
+        # One collective per step, so every process gets the same ratios.
+        all_reduce(counted, op='sum')
+        scores, count = counted[:-1], counted[-1]
+        if self.collect_modality_scores:
+            self._score_sums = scores if self._score_sums is None else \
+                self._score_sums + scores
+        ratios, valid = discrepancy_ratios(scores)
+        self.last_modulation = dict(
+            scores=scores / count.clamp_min(1), ratios=ratios, valid=valid)
+        return ratios
 
     # blend weights --------------------------------------------------------
 
@@ -287,13 +371,20 @@ class MultiHeadRecognizer(BaseModel):
             return maps, 1
         return maps, next(iter(views.values()))
 
-    def head_logits(self, maps: Dict[str, torch.Tensor]
+    def head_logits(self,
+                    maps: Dict[str, torch.Tensor],
+                    fusion_maps: Optional[Dict[str, torch.Tensor]] = None
                     ) -> Dict[str, torch.Tensor]:
-        """Scores ``[N*V, num_classes]`` of every head, fused last."""
+        """Scores ``[N*V, num_classes]`` of every head, fused last.
+
+        ``fusion_maps`` (default ``maps``) are what the fusion sees: OPM
+        drops features there, never in the modality heads' inputs.
+        """
         logits = OrderedDict(
             (name, self.heads[name](maps[name])) for name in self.modalities)
         if self.fusion is not None:
-            logits[FUSED] = self.heads[FUSED](self.fusion(maps))
+            logits[FUSED] = self.heads[FUSED](
+                self.fusion(maps if fusion_maps is None else fusion_maps))
         return logits
 
     def forward(self,
@@ -318,8 +409,16 @@ class MultiHeadRecognizer(BaseModel):
         labels = stack_labels(data_samples)
         if views > 1:
             labels = labels.repeat_interleave(views, dim=0)
+        fusion_maps = maps
+        opm_on = self.training and self.opm is not None \
+            and self.opm.in_window()
+        if self.training and (opm_on or self.collect_modality_scores):
+            ratios = self._modulation_signal(maps, labels)
+            if opm_on:
+                fusion_maps = self.opm(maps, ratios, views)
         out = OrderedDict()
-        for i, (name, logits) in enumerate(self.head_logits(maps).items()):
+        for i, (name, logits) in enumerate(
+                self.head_logits(maps, fusion_maps).items()):
             ce = self.loss_cls(logits, labels)
             out[f'loss_{name}'] = self.blend_weights[i] * ce
             out[f'{name}_ce'] = ce.detach()

@@ -1,0 +1,27 @@
+"""A hook's history as a JSON-lines file in the work dir, one entry a line.
+
+Only the main process writes. After a resume the checkpoint's history is the
+truth (an interrupted run may have written entries the checkpoint lacks), so
+hooks rewrite the whole file from it.
+"""
+import json
+from typing import Iterable
+
+from mmengine.dist import is_main_process
+
+__all__ = ['append_history', 'rewrite_history']
+
+
+def append_history(path: str, entry: dict) -> None:
+    """Append one entry (strict JSON: no NaN or inf)."""
+    if is_main_process():
+        with open(path, 'a') as f:
+            f.write(json.dumps(entry, allow_nan=False) + '\n')
+
+
+def rewrite_history(path: str, entries: Iterable[dict]) -> None:
+    """Replace the file by ``entries``."""
+    if is_main_process():
+        with open(path, 'w') as f:
+            for entry in entries:
+                f.write(json.dumps(entry, allow_nan=False) + '\n')

@@ -1,0 +1,231 @@
+"""Drives on-the-fly modulation (OGM-GE, OPM) through training, and logs it.
+
+The modulation itself happens elsewhere: OGM-GE in the optim wrapper
+(:class:`~mmaction_gblend.engine.OGMGEOptimWrapper`) between backward and
+step, OPM in the recognizer's forward. This hook wires them up (binds the
+wrapper to the model's per-modality parameters, tells both the epoch, asks
+the model for scores while OGM-GE is on) and logs what they did: per step
+as ``train/`` scalars beside the losses (and a line at DEBUG level), per
+epoch as a summary line, visualizer scalars and a JSON-lines history.
+"""
+import logging
+import os.path as osp
+from typing import Dict, List, Optional
+
+import torch
+from mmaction.registry import HOOKS
+from mmengine.dist import all_reduce
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from ..heldout_evaluation import unwrap
+from ..history_file import append_history, rewrite_history
+from ..optim_wrappers import GradientModulation
+
+# (source, key in its ``last`` dict, name in the logs); one value a modality.
+_PER_MODALITY = (('model', 'scores', 'score'), ('model', 'ratios', 'ratio'),
+                 ('ogm', 'coefficients', 'ogm_k'),
+                 ('opm', 'probabilities', 'opm_q'))
+
+
+@HOOKS.register_module()
+class OnTheFlyModulationHook(Hook):
+    """Runs OGM-GE and/or OPM and logs scores, ratios, ``k`` and ``q``.
+
+    Add it once to ``custom_hooks`` whenever ``optim_wrapper.type`` is an
+    OGM-GE wrapper or ``model.opm`` is set; it refuses to run with neither.
+
+    Per epoch it logs, for each modality, the mean true-class probability
+    (score), discrepancy ratio, OGM coefficient ``k`` and OPM drop
+    probability ``q`` over the epoch's steps, with the fraction of batches
+    OPM executed and of samples whose features it dropped.
+
+    Args:
+        history_file: JSON-lines file in the work dir, one entry per epoch.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self,
+                 history_file: str = 'modulation_history.jsonl') -> None:
+        self.history_file = history_file
+        self.history: List[dict] = []
+        self._sums: Dict[str, torch.Tensor] = {}
+        self._counts: Dict[str, int] = {}
+
+    # set-up ----------------------------------------------------------------
+
+    @staticmethod
+    def _ogm_wrapper(runner: Runner) -> Optional[GradientModulation]:
+        wrapper = runner.optim_wrapper
+        return wrapper if isinstance(wrapper, GradientModulation) else None
+
+    def before_train(self, runner: Runner) -> None:
+        model = unwrap(runner.model)
+        if not hasattr(model, 'modality_parameters'):
+            raise ValueError(
+                'OnTheFlyModulationHook needs a MultiHeadRecognizer with '
+                f'per-modality branches; model is {type(model).__name__}')
+        model.modality_parameters()  # raises for a uni-modal model
+        self.modalities = list(model.modalities)
+        self.opm = getattr(model, 'opm', None)
+        self.ogm = self._ogm_wrapper(runner)
+        if self.opm is None and self.ogm is None:
+            raise ValueError(
+                'OnTheFlyModulationHook: nothing to modulate: set '
+                "optim_wrapper.type='OGMGEOptimWrapper' (OGM-GE) and/or "
+                'model.opm (OPM), or remove the hook')
+        if self.ogm is not None:
+            self.ogm.bind(model, seed=runner.seed)
+        parts = []
+        if self.ogm is not None:
+            parts.append(
+                f'OGM{"-GE" if self.ogm.ge_noise else ""} (alpha '
+                f'{self.ogm.alpha}, {self.ogm.coefficient} k, epochs '
+                f'[{self.ogm.start_epoch}, {self.ogm.end_epoch}))')
+        if self.opm is not None:
+            parts.append(f'OPM ({self.opm.extra_repr()})')
+        runner.logger.info(
+            f'On-the-fly modulation: {" + ".join(parts)}; scores from '
+            f'{model.score_source} logits of {self.modalities}')
+        if runner.epoch > 0 or self.history:
+            rewrite_history(self._history_path(runner), self.history)
+
+    def _history_path(self, runner: Runner) -> str:
+        return osp.join(runner.work_dir, self.history_file)
+
+    def before_train_epoch(self, runner: Runner) -> None:
+        model = unwrap(runner.model)
+        if self.opm is not None:
+            self.opm.epoch = runner.epoch
+        if self.ogm is not None:
+            self.ogm.epoch = runner.epoch
+        model.collect_modality_scores = (self.ogm is not None
+                                         and self.ogm.in_window())
+        self._sums, self._counts = {}, {}
+
+    # per step --------------------------------------------------------------
+
+    def _take_last(self, runner: Runner) -> Dict[str, Dict[str, torch.Tensor]]:
+        """The model's, OPM's and the wrapper's record of this step (each
+        cleared, so a step that did nothing is not counted twice)."""
+        model = unwrap(runner.model)
+        found = {}
+        for source, owner, attr in (('model', model, 'last_modulation'),
+                                    ('opm', self.opm, 'last'),
+                                    ('ogm', self.ogm, 'last')):
+            record = getattr(owner, attr, None) if owner is not None else None
+            if record is not None:
+                found[source] = record
+                setattr(owner, attr, None)
+        return found
+
+    def after_train_iter(self,
+                         runner: Runner,
+                         batch_idx: int,
+                         data_batch=None,
+                         outputs=None) -> None:
+        records = self._take_last(runner)
+        if not records:
+            return
+        names, values = [], []
+        for source, key, label in _PER_MODALITY:
+            if source in records:
+                names += [f'{label}_{m}' for m in self.modalities]
+                values.append(records[source][key].detach().float())
+        if 'opm' in records:
+            opm = records['opm']
+            names += ['opm_executed'] + [
+                f'opm_dropped_{m}' for m in self.modalities
+            ] + ['opm_samples']
+            values += [opm['executed'].reshape(1), opm['dropped'].float(),
+                       opm['samples'].reshape(1)]
+        if 'model' in records:
+            names.append('invalid_scores')
+            values.append((~records['model']['valid']).float().reshape(1))
+        step = torch.cat([v.reshape(-1).cpu() for v in values])
+        for name, value in zip(names, step):
+            self._sums[name] = self._sums.get(name, 0.0) + value
+            self._counts[name] = self._counts.get(name, 0) + 1
+        # One transfer for the whole step: scalars beside the losses.
+        numbers = dict(zip(names, step.tolist()))
+        if 'opm_samples' in numbers:
+            samples = max(numbers.pop('opm_samples'), 1.0)
+            for m in self.modalities:
+                numbers[f'opm_dropped_{m}'] /= samples
+        invalid = numbers.pop('invalid_scores', 0)
+        for name, value in numbers.items():
+            runner.message_hub.update_scalar(f'train/{name}', value)
+        numbers['invalid_scores'] = invalid
+        if runner.logger.isEnabledFor(logging.DEBUG):
+            runner.logger.debug(
+                f'modulation step {runner.iter + 1}: ' +
+                ', '.join(f'{k} {v:.4g}' for k, v in numbers.items()))
+
+    # per epoch -------------------------------------------------------------
+
+    def _epoch_summary(self) -> dict:
+        means = {
+            name: float(total) / self._counts[name]
+            for name, total in self._sums.items()
+        }
+        entry = {}
+        for _, _, label in _PER_MODALITY:
+            if f'{label}_{self.modalities[0]}' in means:
+                entry[label] = {
+                    m: means[f'{label}_{m}']
+                    for m in self.modalities
+                }
+        if 'opm_executed' in means:
+            # Drop counts differ per process: sum them over all processes.
+            counts = torch.tensor(
+                [float(self._sums[f'opm_dropped_{m}'])
+                 for m in self.modalities] + [float(self._sums['opm_samples'])],
+                dtype=torch.float64)
+            all_reduce(counts, op='sum')
+            samples = max(counts[-1].item(), 1.0)
+            entry['opm_executed'] = means['opm_executed']
+            entry['opm_dropped'] = {
+                m: counts[i].item() / samples
+                for i, m in enumerate(self.modalities)
+            }
+        if 'invalid_scores' in self._sums:
+            entry['invalid_scores'] = int(self._sums['invalid_scores'])
+        entry['steps'] = max(self._counts.values()) if self._counts else 0
+        return entry
+
+    def after_train_epoch(self, runner: Runner) -> None:
+        entry = dict(epoch=runner.epoch + 1, **self._epoch_summary())
+        self.history.append(entry)
+        scalars, parts = {}, []
+        for key, value in entry.items():
+            if isinstance(value, dict):
+                parts.append(f'{key} ' + ' '.join(
+                    f'{m} {v:.4f}' for m, v in value.items()))
+                scalars.update(
+                    {f'modulation/{key}/{m}': v
+                     for m, v in value.items()})
+            elif key not in ('epoch', 'steps', 'invalid_scores'):
+                parts.append(f'{key} {value:.4g}')
+                scalars[f'modulation/{key}'] = value
+        runner.visualizer.add_scalars(scalars, step=entry['epoch'])
+        if entry['steps'] == 0:
+            parts = ['off (outside the windows)']
+        runner.logger.info(f'Modulation, epoch {entry["epoch"]}: ' +
+                           '; '.join(parts))
+        if entry.get('invalid_scores'):
+            runner.logger.warning(
+                f'Modulation: {entry["invalid_scores"]} step(s) of epoch '
+                f'{entry["epoch"]} had non-finite or zero scores; they were '
+                'not modulated (k = 1, q = 0)')
+        append_history(self._history_path(runner), entry)
+
+    # checkpoints -----------------------------------------------------------
+
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
+        checkpoint['modulation'] = dict(history=list(self.history))
+
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
+        state = checkpoint.get('modulation')
+        if state is not None and runner._resume:
+            self.history = list(state.get('history', []))

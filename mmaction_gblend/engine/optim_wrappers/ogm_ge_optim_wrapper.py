@@ -1,0 +1,185 @@
+"""OGM-GE: on-the-fly gradient modulation with generalisation enhancement.
+
+Peng, Wei, Deng, Wang, Hu, "Balanced Multimodal Learning via On-the-fly
+Gradient Modulation" (CVPR 2022). Between backward and the optimizer step,
+the encoder gradients of the modality that is ahead on the current batch
+(discrepancy ratio ``rho_m > 1``) are multiplied by ``k_m < 1``, and with GE
+every encoder's gradients get Gaussian noise of their own standard
+deviation. The heads and the fusion are never modulated.
+
+Under data parallelism the gradients are already averaged over processes
+when :meth:`step` runs, the scores behind ``k`` were summed over processes
+in the forward pass, and the noise is drawn from a generator seeded by the
+run's seed and the step number, so every process applies the same update.
+Under mixed precision the gradients are unscaled first (the noise is
+absolute, so it must see true gradients), then modulated, then clipped.
+
+The math is in :mod:`mmaction_gblend.blending.modulation`; the groups come
+from ``MultiHeadRecognizer.modality_parameters``, bound by
+``OnTheFlyModulationHook``.
+"""
+from typing import Dict, List, Optional
+
+import torch
+from mmaction.registry import OPTIM_WRAPPERS
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+
+from ...blending.modulation import (OGM_COEFFICIENTS, discrepancy_ratios,
+                                    modulate_gradients_, ogm_coefficients)
+
+__all__ = ['OGMGEOptimWrapper', 'AmpOGMGEOptimWrapper']
+
+# Large odd multiplier so (seed, step) pairs map to distinct generator seeds.
+_SEED_STRIDE = 1_000_003
+
+
+class GradientModulation:
+    """What both OGM-GE wrappers add to mmengine's: the modulation itself.
+
+    Args:
+        alpha: Modulation strength (CVPR: 0.8 on CREMA-D, 0.1 on VGGSound).
+        coefficient: Form of ``k``: ``'continuous'`` (default),
+            ``'discontinuous'`` (the authors' final code) or ``'clamped'``
+            (TPAMI); see :func:`~mmaction_gblend.blending.ogm_coefficients`.
+        ge_noise: Add the GE noise (OGM-GE); False for plain OGM.
+        start_epoch: First epoch (0-based, as ``runner.epoch``) modulated.
+        end_epoch: First epoch not modulated; ``None`` for no end. The CVPR
+            setting ``(0, 50)`` of 100 epochs modulates the first half.
+        **kwargs: mmengine's optim wrapper arguments (``optimizer``,
+            ``clip_grad``, ``accumulative_counts``, ...).
+    """
+
+    def __init__(self,
+                 *,
+                 alpha: float = 0.8,
+                 coefficient: str = 'continuous',
+                 ge_noise: bool = True,
+                 start_epoch: int = 0,
+                 end_epoch: Optional[int] = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        if not float(alpha) >= 0:
+            raise ValueError(
+                f'{name}: optim_wrapper.alpha must be >= 0, got {alpha!r}')
+        if coefficient not in OGM_COEFFICIENTS:
+            raise ValueError(f'{name}: optim_wrapper.coefficient must be one '
+                             f'of {OGM_COEFFICIENTS}, got {coefficient!r}')
+        if int(start_epoch) < 0 or (end_epoch is not None
+                                    and int(end_epoch) <= int(start_epoch)):
+            raise ValueError(
+                f'{name}: need 0 <= optim_wrapper.start_epoch < end_epoch, '
+                f'got start_epoch={start_epoch!r}, end_epoch={end_epoch!r}')
+        self.alpha = float(alpha)
+        self.coefficient = coefficient
+        self.ge_noise = bool(ge_noise)
+        self.start_epoch = int(start_epoch)
+        self.end_epoch = None if end_epoch is None else int(end_epoch)
+        #: Current epoch, set by OnTheFlyModulationHook.
+        self.epoch: Optional[int] = None
+        #: What the last step did (tensors), for the hook's logs.
+        self.last: Optional[Dict[str, torch.Tensor]] = None
+        self._model = None
+        self._groups: Optional[Dict[str, List[torch.nn.Parameter]]] = None
+        self._seed = 0
+
+    def bind(self, model, seed: int = 0) -> None:
+        """Take the model's per-modality encoder parameters (called by
+        OnTheFlyModulationHook before training).
+
+        Args:
+            model: The unwrapped ``MultiHeadRecognizer``.
+            seed: The run's seed (the same on every process) for GE noise.
+
+        Raises:
+            ValueError: If the model has no per-modality parameter groups,
+                or a group has parameters the optimizer does not update.
+        """
+        name = type(self).__name__
+        if not hasattr(model, 'modality_parameters'):
+            raise ValueError(
+                f'optim_wrapper.type={name} needs a model with per-modality '
+                f'parameter groups (MultiHeadRecognizer); '
+                f'{type(model).__name__} has none')
+        groups = model.modality_parameters()
+        optimized = {
+            id(p)
+            for group in self.optimizer.param_groups for p in group['params']
+        }
+        for modality, params in groups.items():
+            if not params:
+                raise ValueError(f'{name}: the {modality!r} encoder has no '
+                                 'trainable parameters to modulate')
+            if any(id(p) not in optimized for p in params):
+                raise ValueError(
+                    f'{name}: some {modality!r} encoder parameters are not '
+                    'in the optimizer, so modulating them would do nothing')
+        self._model, self._groups, self._seed = model, groups, int(seed)
+
+    def in_window(self) -> bool:
+        """Whether the current epoch is in ``[start_epoch, end_epoch)``."""
+        return self.epoch is not None and self.start_epoch <= self.epoch \
+            and (self.end_epoch is None or self.epoch < self.end_epoch)
+
+    def _noise_generator(self, device: torch.device) -> torch.Generator:
+        # The step number survives resume (the train loop restores it), so
+        # an interrupted run draws the same noise as an uninterrupted one.
+        generator = torch.Generator(device=device)
+        generator.manual_seed((self._seed * _SEED_STRIDE + self._inner_count)
+                              % (2**63 - 1))
+        return generator
+
+    def modulate(self) -> None:
+        """Scale (and perturb) the encoder gradients of this step.
+
+        Raises:
+            RuntimeError: If no hook bound the model.
+        """
+        if self._groups is None:
+            raise RuntimeError(
+                f'{type(self).__name__} is not bound to a model: add '
+                "dict(type='OnTheFlyModulationHook') to custom_hooks")
+        scores = self._model.pop_modality_scores()
+        self.last = None
+        if scores is None or not self.in_window():
+            return
+        ratios, valid = discrepancy_ratios(scores)
+        k = ogm_coefficients(ratios, self.alpha, self.coefficient)
+        generator = None
+        for i, params in enumerate(self._groups.values()):
+            grads = [p.grad for p in params if p.grad is not None]
+            if not grads:
+                continue
+            if self.ge_noise and generator is None:
+                generator = self._noise_generator(grads[0].device)
+            modulate_gradients_(grads, k[i].to(grads[0].device),
+                                noise=self.ge_noise, generator=generator)
+        self.last = dict(coefficients=k, ratios=ratios, valid=valid)
+
+
+@OPTIM_WRAPPERS.register_module()
+class OGMGEOptimWrapper(GradientModulation, OptimWrapper):
+    """mmengine's ``OptimWrapper`` with OGM(-GE) before clipping and the
+    step. Arguments: :class:`GradientModulation`."""
+
+    def step(self, **kwargs) -> None:
+        self.modulate()
+        super().step(**kwargs)
+
+
+@OPTIM_WRAPPERS.register_module()
+class AmpOGMGEOptimWrapper(GradientModulation, AmpOptimWrapper):
+    """The mixed-precision form (``tools/train.py --amp`` switches to it).
+
+    The gradients are unscaled once, before modulation; clipping and the
+    scaler's step follow as in ``AmpOptimWrapper`` (the scaler still skips
+    the step when a gradient is not finite).
+    """
+
+    def step(self, **kwargs) -> None:
+        self.loss_scaler.unscale_(self.optimizer)
+        self.modulate()
+        if self.clip_grad_kwargs:
+            self._clip_grad()
+        self.loss_scaler.step(self.optimizer, **kwargs)
+        self.loss_scaler.update(self._scale_update_param)

@@ -1,0 +1,137 @@
+"""OPM: on-the-fly prediction modulation by modality-level feature drop.
+
+Wei, Hu, Du, Wen, "On-the-fly Modulation for Balanced Multimodal Learning"
+(TPAMI 2024). From the batch's discrepancy ratios, the dominant modality
+gets a drop probability ``q_m``; with probability ``p_exe`` per batch, each
+sample's feature map of that modality is zeroed with probability ``q_m``
+before the fused head, and every modality's features are rescaled by
+``1 / (1 - theta)`` (the backward pass carries the same factor). Nothing is
+dropped in eval mode or outside the epoch window. The modality heads always
+see the full features.
+"""
+import random
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn as nn
+
+from ...blending.modulation import (opm_drop_probabilities,
+                                    opm_rescale_factor, sample_drop_mask)
+
+__all__ = ['PredictionModulation']
+
+
+def _check_probability(key: str, value: float) -> float:
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f'MultiHeadRecognizer.opm.{key} must be in [0, 1], '
+                         f'got {value!r}')
+    return float(value)
+
+
+class PredictionModulation(nn.Module):
+    """OPM's feature drop for one recognizer (no parameters).
+
+    Args:
+        modalities: Modality names, in the recognizer's order.
+        feat_dims: Feature width ``d_m`` of each modality (for ``theta``).
+        q_base: Base drop probability (authors' default 0.5).
+        lam: Gain ``lambda`` of the ratio term (authors' default 0.5).
+        p_exe: Probability that a batch is modulated at all (authors'
+            default 0.7).
+        start_epoch: First epoch (0-based, as ``runner.epoch``) with
+            dropping: the warm-up (authors' default 5).
+        end_epoch: First epoch without dropping; ``None`` for no end.
+        rescale: Rescale by ``1 / (1 - theta)``.
+    """
+
+    def __init__(self,
+                 modalities: Sequence[str],
+                 feat_dims: Dict[str, int],
+                 q_base: float = 0.5,
+                 lam: float = 0.5,
+                 p_exe: float = 0.7,
+                 start_epoch: int = 5,
+                 end_epoch: Optional[int] = None,
+                 rescale: bool = True) -> None:
+        super().__init__()
+        self.modalities = list(modalities)
+        self.q_base = _check_probability('q_base', q_base)
+        if not float(lam) >= 0:
+            raise ValueError(
+                f'MultiHeadRecognizer.opm.lam must be >= 0, got {lam!r}')
+        self.lam = float(lam)
+        self.p_exe = _check_probability('p_exe', p_exe)
+        if int(start_epoch) < 0 or (end_epoch is not None
+                                    and int(end_epoch) <= int(start_epoch)):
+            raise ValueError(
+                'MultiHeadRecognizer.opm: need 0 <= start_epoch < end_epoch, '
+                f'got start_epoch={start_epoch!r}, end_epoch={end_epoch!r}')
+        self.start_epoch = int(start_epoch)
+        self.end_epoch = None if end_epoch is None else int(end_epoch)
+        self.rescale = bool(rescale)
+        self.register_buffer(
+            'dims',
+            torch.tensor([float(feat_dims[m]) for m in self.modalities]),
+            persistent=False)
+        #: Current epoch, set by ``OnTheFlyModulationHook``.
+        self.epoch: Optional[int] = None
+        #: What the last training batch did, for the hook's logs (tensors).
+        self.last: Optional[Dict[str, torch.Tensor]] = None
+
+    def extra_repr(self) -> str:
+        return (f'q_base={self.q_base}, lam={self.lam}, p_exe={self.p_exe}, '
+                f'epochs=[{self.start_epoch}, {self.end_epoch})')
+
+    def in_window(self) -> bool:
+        """Whether the current epoch is in ``[start_epoch, end_epoch)``.
+
+        Raises:
+            RuntimeError: If no epoch was set: OPM is driven by the hook.
+        """
+        if self.epoch is None:
+            raise RuntimeError(
+                'MultiHeadRecognizer.opm is set but no epoch was given to '
+                "it: add dict(type='OnTheFlyModulationHook') to "
+                'custom_hooks')
+        return self.start_epoch <= self.epoch and (
+            self.end_epoch is None or self.epoch < self.end_epoch)
+
+    def forward(self, maps: Dict[str, torch.Tensor], ratios: torch.Tensor,
+                views: int = 1) -> Dict[str, torch.Tensor]:
+        """Drop and rescale the maps that go to the fusion (training only).
+
+        Args:
+            maps: Feature map ``[N*views, C_m, ...]`` by modality.
+            ratios: ``[M]`` discrepancy ratios of this batch (the same on
+                every process).
+            views: Views per sample; a sample's views are dropped together.
+
+        Returns:
+            The maps for the fusion: the input maps outside training, the
+            window, or a batch that is not executed.
+        """
+        q = opm_drop_probabilities(ratios, self.q_base, self.lam)
+        rows = maps[self.modalities[0]].shape[0]
+        batch = rows // views
+        executed = random.random() < self.p_exe
+        dropped = torch.zeros(len(self.modalities), device=q.device)
+        out = maps
+        if executed:
+            mask = sample_drop_mask(q, batch)
+            if views > 1:
+                mask = mask.repeat_interleave(views, dim=0)
+            dropped = mask.float().sum(dim=0) / views
+            factor = opm_rescale_factor(q, self.dims) if self.rescale \
+                else q.new_ones(())
+            out = {}
+            for i, m in enumerate(self.modalities):
+                keep = (~mask[:, i]).to(maps[m].dtype) * factor.to(
+                    maps[m].dtype)
+                out[m] = maps[m] * keep.reshape((-1, ) + (1, ) *
+                                                (maps[m].dim() - 1))
+        self.last = dict(
+            probabilities=q,
+            executed=q.new_tensor(float(executed)),
+            dropped=dropped,
+            samples=q.new_tensor(float(batch)))
+        return out
