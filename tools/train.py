@@ -10,6 +10,7 @@ and the plugin's runtime config wraps the model in
 """
 import argparse
 
+from mmaction.registry import OPTIM_WRAPPERS
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -51,13 +52,15 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.resume, cfg.load_from = True, args.resume
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if wrapper == 'OptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        if not wrapper.startswith('Amp'):
+            # OptimWrapper -> AmpOptimWrapper, OGMGEOptimWrapper ->
+            # AmpOGMGEOptimWrapper: every wrapper of ours has an Amp form.
+            if OPTIM_WRAPPERS.get('Amp' + wrapper) is None:
+                raise ValueError(
+                    f'--amp: optim_wrapper.type={wrapper!r} has no mixed-'
+                    'precision form; use its Amp variant in the config')
+            cfg.optim_wrapper.type = 'Amp' + wrapper
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        elif not wrapper.startswith('Amp'):
-            raise ValueError(
-                f'--amp: optim_wrapper.type={wrapper!r} has no mixed-'
-                'precision form; use its Amp variant in the config')
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.seed is not None or args.deterministic:

@@ -1,0 +1,22 @@
+# Online G-Blend and OGM-GE together: G-Blend sets each head's weight in
+# the loss every super-epoch (from held-out data); OGM-GE scales the leading
+# modality's encoder gradients step by step. The scores come from the
+# modality heads, which G-Blend trains.
+_base_ = ['./gblend-online_r3d18-rgb_r18-audio_demo-av.py']
+
+model = dict(score_source='heads')
+optim_wrapper = dict(
+    type='OGMGEOptimWrapper', alpha=0.8, ge_noise=True, start_epoch=0,
+    end_epoch=6)
+custom_hooks = [
+    dict(
+        type='GradientBlendingHook',
+        mode='online',
+        estimator='trajectory',
+        warmup_epochs=4,
+        super_epochs=4,
+        weights='uniform',
+        smoothing=0.5,
+        min_weight=0.02),
+    dict(type='OnTheFlyModulationHook')
+]

@@ -1,0 +1,19 @@
+# OGM-GE (Peng et al., CVPR 2022) on naive late fusion: while one modality
+# is ahead on the current batch (discrepancy ratio > 1), its encoder's
+# gradients are scaled by k = 1 - tanh(alpha * (ratio - 1)), and every
+# encoder's gradients get Gaussian noise of their own std (GE). Modulated
+# in the first half of training, as the CVPR setting (epochs 0-50 of 100).
+# The scores come from the fused head with the other modality zeroed
+# (score_source='auto' resolves to 'zero_out' for the two-layer concat
+# fusion). SGD, as the authors used: Adam largely cancels a constant
+# gradient scale.
+_base_ = ['./naive-fusion_r3d18-rgb_r18-audio_demo-av.py']
+
+optim_wrapper = dict(
+    type='OGMGEOptimWrapper',
+    alpha=0.8,
+    coefficient='continuous',
+    ge_noise=True,
+    start_epoch=0,
+    end_epoch=6)
+custom_hooks = [dict(type='OnTheFlyModulationHook')]

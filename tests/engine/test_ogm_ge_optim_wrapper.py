@@ -1,0 +1,223 @@
+"""OGM-GE optim wrappers: which gradients change, by how much, and when."""
+import copy
+import math
+import os.path as osp
+
+import pytest
+import torch
+from mmaction.registry import MODELS, OPTIM_WRAPPERS
+from mmaction.structures import ActionDataSample
+
+import mmaction_gblend.toy_task as toy
+from mmaction_gblend.engine import AmpOGMGEOptimWrapper, OGMGEOptimWrapper
+from mmaction_gblend.testing import load_script
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+ALPHA = 0.8
+
+
+def toy_model(seed=0):
+    torch.manual_seed(seed)
+    model = MODELS.build(toy.toy_config('unused')['model'])
+    model.init_weights()
+    return model
+
+
+def toy_batch(n=8):
+    g = torch.Generator().manual_seed(1)
+    inputs = {k: torch.randn(n, 1, 16, generator=g)
+              for k in ('imgs', 'audios')}
+    samples = [ActionDataSample().set_gt_label(i % 4) for i in range(n)]
+    return inputs, samples
+
+
+def make_wrapper(model, cls=OGMGEOptimWrapper, lr=0.1, **kwargs):
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    options = dict(alpha=ALPHA, ge_noise=False, start_epoch=0)
+    options.update(kwargs)
+    wrapper = cls(optimizer=optimizer, **options)
+    wrapper.bind(model, seed=5)
+    wrapper.epoch = options['start_epoch']
+    return wrapper
+
+
+def grads_after_backward(model, wrapper, scores=(30.0, 10.0)):
+    """Backward a real loss, then give the model known scores (rgb ahead:
+    ratio 3), as the forward pass of a training step would."""
+    model.zero_grad()
+    inputs, samples = toy_batch()
+    losses = model.loss(inputs, samples)
+    wrapper.backward(sum(v for k, v in losses.items() if 'loss' in k))
+    model._score_sums = torch.tensor(scores)
+    return {n: p.grad.clone() for n, p in model.named_parameters()
+            if p.grad is not None}
+
+
+def parts(model):
+    """Parameter names by part: each encoder, and everything else."""
+    names = dict(rgb=set(), audio=set(), rest=set())
+    for name, _ in model.named_parameters():
+        part = name.split('.')[1] if name.startswith('backbones.') else 'rest'
+        names[part].add(name)
+    return names
+
+
+def test_only_the_leading_encoder_is_scaled():
+    model = toy_model()
+    wrapper = make_wrapper(model)
+    before = grads_after_backward(model, wrapper)
+    wrapper.modulate()
+    k = 1 - math.tanh(ALPHA * (3 - 1))
+    after = {n: p.grad for n, p in model.named_parameters()
+             if p.grad is not None}
+    groups = parts(model)
+    assert groups['rgb'] and groups['audio'] and groups['rest']
+    for name in groups['rgb']:  # weights and biases of every layer
+        assert torch.allclose(after[name], before[name] * k), name
+    for name in groups['audio'] | groups['rest']:
+        assert torch.equal(after[name], before[name]), name
+    assert wrapper.last['coefficients'].tolist() == pytest.approx([k, 1.0])
+    assert wrapper.last['ratios'].tolist() == pytest.approx([3.0, 1 / 3])
+
+
+def test_ge_noise_reaches_both_encoders_and_never_the_heads():
+    model = toy_model()
+    wrapper = make_wrapper(model, ge_noise=True)
+    before = grads_after_backward(model, wrapper)
+    wrapper.modulate()
+    k = 1 - math.tanh(ALPHA * 2)
+    groups = parts(model)
+    for name, p in model.named_parameters():
+        if name in groups['rest']:
+            assert torch.equal(p.grad, before[name]), name
+        elif p.grad.numel() > 1:
+            scale = k if name in groups['rgb'] else 1.0
+            noise = p.grad - scale * before[name]
+            assert noise.abs().max() > 0, name
+            assert noise.std() < 5 * before[name].std(correction=0) + 1e-12
+
+
+def test_ge_noise_depends_only_on_seed_and_step():
+    results = []
+    for _ in range(2):
+        model = toy_model()
+        wrapper = make_wrapper(model, ge_noise=True)
+        grads_after_backward(model, wrapper)
+        wrapper.modulate()
+        results.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*results))
+    model = toy_model()
+    wrapper = make_wrapper(model, ge_noise=True)
+    grads_after_backward(model, wrapper)
+    wrapper._inner_count += 1  # another step: other noise
+    wrapper.modulate()
+    changed = [not torch.equal(a, p.grad)
+               for a, p in zip(results[0], model.parameters())]
+    assert any(changed)
+
+
+@pytest.mark.parametrize('epoch,modulated', [(None, False), (1, False),
+                                             (2, True), (4, True),
+                                             (5, False), (9, False)])
+def test_window_boundaries(epoch, modulated):
+    model = toy_model()
+    wrapper = make_wrapper(model, start_epoch=2, end_epoch=5)
+    wrapper.epoch = epoch
+    before = grads_after_backward(model, wrapper)
+    wrapper.modulate()
+    name = sorted(parts(model)['rgb'])[0]
+    grad = dict(model.named_parameters())[name].grad
+    assert torch.equal(grad, before[name]) != modulated
+    assert (wrapper.last is not None) == modulated
+    # the scores were consumed either way: they never pile up
+    assert model.pop_modality_scores() is None
+
+
+def test_no_scores_no_modulation_and_unusable_scores_are_neutral():
+    model = toy_model()
+    wrapper = make_wrapper(model)
+    before = grads_after_backward(model, wrapper)
+    model._score_sums = None
+    wrapper.modulate()
+    assert wrapper.last is None
+    model._score_sums = torch.tensor([float('nan'), 1.0])
+    wrapper.modulate()
+    assert wrapper.last['coefficients'].tolist() == [1.0, 1.0]
+    assert not bool(wrapper.last['valid'])
+    for name, p in model.named_parameters():
+        assert torch.equal(p.grad, before[name])
+
+
+def test_step_applies_the_modulated_update():
+    model = toy_model()
+    reference = copy.deepcopy(model)
+    wrapper = make_wrapper(model, lr=0.1)
+    before = grads_after_backward(model, wrapper)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    wrapper.step()
+    k = 1 - math.tanh(ALPHA * 2)
+    groups = parts(model)
+    for name, p in model.named_parameters():
+        scale = k if name in groups['rgb'] else 1.0
+        assert torch.allclose(p, start[name] - 0.1 * scale * before[name],
+                              atol=1e-7), name
+    assert reference is not None
+
+
+def test_binding_is_required_and_checked():
+    model = toy_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    wrapper = OGMGEOptimWrapper(optimizer=optimizer)
+    with pytest.raises(RuntimeError, match='OnTheFlyModulationHook'):
+        wrapper.modulate()
+    with pytest.raises(ValueError, match='per-modality parameter groups'):
+        wrapper.bind(torch.nn.Linear(2, 2))
+    heads_only = OGMGEOptimWrapper(
+        optimizer=torch.optim.SGD(model.heads.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match='not in the optimizer'):
+        heads_only.bind(model)
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(alpha=-1), 'alpha'), (dict(coefficient='sigmoid'), 'coefficient'),
+    (dict(start_epoch=4, end_epoch=2), 'start_epoch')
+])
+def test_bad_settings_name_the_key(kwargs, match):
+    model = toy_model()
+    with pytest.raises(ValueError, match=f'optim_wrapper.{match}'):
+        OPTIM_WRAPPERS.build(dict(
+            type='OGMGEOptimWrapper',
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs))
+
+
+def test_mixed_precision_unscales_before_modulating(monkeypatch):
+    """With a real (CPU) gradient scaler at 2**10, the AMP wrapper's update
+    equals the full-precision wrapper's, GE noise included: the noise saw
+    unscaled gradients."""
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available',
+                        lambda: True)
+    results = {}
+    for cls in (OGMGEOptimWrapper, AmpOGMGEOptimWrapper):
+        model = toy_model()
+        wrapper = make_wrapper(model, cls=cls, ge_noise=True,
+                               clip_grad=dict(max_norm=1e6))
+        if cls is AmpOGMGEOptimWrapper:
+            wrapper.loss_scaler = torch.amp.GradScaler(
+                'cpu', init_scale=2.0**10)
+        grads_after_backward(model, wrapper)
+        wrapper.step()
+        results[cls] = [p.detach().clone() for p in model.parameters()]
+    for full, amp in zip(results[OGMGEOptimWrapper],
+                         results[AmpOGMGEOptimWrapper]):
+        assert torch.allclose(full, amp, atol=1e-6)
+
+
+def test_train_amp_flag_picks_the_mixed_precision_form():
+    train = load_script(osp.join(REPO, 'tools', 'train.py'))
+    config = osp.join(REPO, 'configs', 'demo',
+                      'ogm-ge_r3d18-rgb_r18-audio_demo-av.py')
+    cfg = train.build_config(train.parse_args([config, '--amp']))
+    assert cfg.optim_wrapper.type == 'AmpOGMGEOptimWrapper'
+    assert cfg.optim_wrapper.alpha == 0.8
+    assert OPTIM_WRAPPERS.get(cfg.optim_wrapper.type) is AmpOGMGEOptimWrapper

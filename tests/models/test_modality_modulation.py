@@ -1,0 +1,320 @@
+"""Per-modality scores (the three sources) and OPM inside the recognizer."""
+import pytest
+import torch
+import torch.nn as nn
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+
+import mmaction_gblend.toy_task  # noqa: F401  (ToyEncoder)
+from mmaction_gblend.blending import discrepancy_ratios
+from mmaction_gblend.models.modulation import (eval_mode, modality_logits,
+                                               true_class_probability)
+
+KEYS = ('imgs', 'audios', 'flows')
+
+
+def build(fusion, modalities=('rgb', 'audio'), **kwargs):
+    branches = {
+        m: dict(input_key=KEYS[i], feat_dim=8,
+                backbone=dict(type='ToyEncoder', in_channels=6,
+                              out_channels=8, hidden_channels=8))
+        for i, m in enumerate(modalities)
+    }
+    model = MODELS.build(dict(
+        type='MultiHeadRecognizer', num_classes=5, branches=branches,
+        fusion=fusion, head=dict(type='ClassifierHead', dropout_ratio=0.5),
+        data_preprocessor=dict(
+            type='MultiModalDataPreprocessor',
+            preprocessors={KEYS[i]: dict(type='ActionDataPreprocessor')
+                           for i in range(len(modalities))}),
+        **kwargs))
+    model.init_weights()
+    for p in model.heads.parameters():  # visible, non-zero biases
+        nn.init.normal_(p, std=0.5)
+    return model
+
+
+def batch(model, n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    inputs = {model.input_keys[m]: torch.randn(n, 1, 6, generator=g)
+              for m in model.modalities}
+    labels = torch.arange(n) % 5
+    samples = [ActionDataSample().set_gt_label(int(y)) for y in labels]
+    return inputs, samples, labels
+
+
+def maps_of(model, inputs):
+    maps, _ = model.extract_feat(inputs)
+    return maps
+
+
+# ---- score sources ---------------------------------------------------------
+
+
+@pytest.mark.parametrize('fusion', [
+    dict(type='ConcatFusion', num_layers=0),
+    dict(type='SumFusion', out_channels=7)
+])
+def test_linear_split_adds_up_to_the_fused_logits(fusion):
+    model = build(fusion)
+    assert model.score_source == 'linear_split'  # 'auto' resolves to it
+    inputs, _, _ = batch(model)
+    model.eval()
+    maps = maps_of(model, inputs)
+    parts = modality_logits('linear_split', model.modalities, maps,
+                            model.fusion, model.heads, model.heads['fused'])
+    fused = model.head_logits(maps)['fused']
+    assert parts.shape == (2, 6, 5)
+    assert torch.allclose(parts.sum(dim=0), fused, atol=1e-5)
+    # each part depends on its own modality only
+    other = dict(maps, audio=torch.randn_like(maps['audio']))
+    again = modality_logits('linear_split', model.modalities, other,
+                            model.fusion, model.heads, model.heads['fused'])
+    assert torch.equal(again[0], parts[0])
+    assert not torch.allclose(again[1], parts[1])
+
+
+def test_linear_split_shares_the_bias_equally():
+    model = build(dict(type='ConcatFusion', num_layers=0))
+    maps = {m: torch.zeros(3, 8) for m in model.modalities}
+    parts = modality_logits('linear_split', model.modalities, maps,
+                            model.fusion, model.heads, model.heads['fused'])
+    bias = model.heads['fused'].fc_cls.bias
+    assert torch.allclose(parts, (bias / 2).expand(2, 3, 5))
+
+
+def test_linear_split_is_refused_for_a_nonlinear_fusion():
+    with pytest.raises(ValueError, match="score_source='linear_split'.*"
+                       "ConcatFusion"):
+        build(dict(type='ConcatFusion', num_layers=2),
+              score_source='linear_split')
+    model = build(dict(type='ConcatFusion', num_layers=2))
+    assert model.score_source == 'zero_out'
+    with pytest.raises(ValueError, match='score_source must be one of'):
+        build(dict(type='ConcatFusion'), score_source='loss')
+
+
+@pytest.mark.parametrize('fusion', [
+    dict(type='ConcatFusion', num_layers=2, hidden_channels=16),
+    dict(type='FiLMFusion'), dict(type='GatedFusion')
+])
+def test_zero_out_equals_one_pass_per_modality(fusion):
+    model = build(fusion, score_source='zero_out')
+    inputs, _, _ = batch(model)
+    model.train()
+    maps = maps_of(model, inputs)
+    batched = modality_logits('zero_out', model.modalities, maps,
+                              model.fusion, model.heads, model.heads['fused'])
+    with torch.no_grad(), eval_mode(model):
+        for i, m in enumerate(model.modalities):
+            zeroed = {j: maps[j] if j == m else torch.zeros_like(maps[j])
+                      for j in model.modalities}
+            one = model.heads['fused'](model.fusion(zeroed))
+            assert torch.allclose(batched[i], one, atol=1e-5)
+    assert model.training and model.heads['fused'].dropout.training
+
+
+def test_heads_source_reads_the_modality_heads_without_dropout():
+    model = build(dict(type='ConcatFusion'), score_source='heads')
+    inputs, _, _ = batch(model)
+    model.train()
+    maps = maps_of(model, inputs)
+    got = modality_logits('heads', model.modalities, maps, model.fusion,
+                          model.heads, model.heads['fused'])
+    model.eval()
+    for i, m in enumerate(model.modalities):
+        assert torch.allclose(got[i], model.heads[m](maps[m]))
+
+
+def test_scores_do_not_touch_batch_norm_statistics():
+    model = build(dict(type='ConcatFusion'))
+    model.fusion.mlp.insert(0, nn.BatchNorm1d(16))
+    model.train()
+    maps = {m: torch.randn(4, 8) for m in model.modalities}
+    before = model.fusion.mlp[0].running_mean.clone()
+    modality_logits('zero_out', model.modalities, maps, model.fusion,
+                    model.heads, model.heads['fused'])
+    assert torch.equal(model.fusion.mlp[0].running_mean, before)
+    assert model.fusion.mlp[0].training
+
+
+def test_true_class_probability_matches_a_loop():
+    logits = torch.randn(3, 7, 5)
+    labels = torch.randint(0, 5, (7, ))
+    got = true_class_probability(logits, labels)
+    expected = [sum(logits[m, b].softmax(0)[labels[b]].item()
+                    for b in range(7)) for m in range(3)]
+    assert got.tolist() == pytest.approx(expected, rel=1e-5)
+    soft = torch.nn.functional.one_hot(labels, 5).float()
+    assert torch.allclose(true_class_probability(logits, soft), got)
+
+
+def test_training_loss_scores_every_process_batch_once():
+    model = build(dict(type='ConcatFusion'))
+    inputs, samples, labels = batch(model)
+    model.train()
+    model.collect_modality_scores = True
+    model.loss(inputs, samples)
+    model.loss(inputs, samples)
+    sums = model.pop_modality_scores()
+    maps = maps_of(model, inputs)
+    one = true_class_probability(
+        modality_logits('zero_out', model.modalities, maps, model.fusion,
+                        model.heads, model.heads['fused']), labels)
+    assert torch.allclose(sums, 2 * one, atol=1e-5)
+    assert model.pop_modality_scores() is None
+    last = model.last_modulation
+    assert torch.allclose(last['scores'], one / 6, atol=1e-6)
+    assert torch.allclose(last['ratios'], discrepancy_ratios(one)[0])
+    # no scoring when nobody asks, or in eval mode
+    model.collect_modality_scores = False
+    model.last_modulation = None
+    model.loss(inputs, samples)
+    assert model.last_modulation is None
+
+
+def test_modality_parameters_are_the_encoders_only():
+    model = build(dict(type='SumFusion'))
+    groups = model.modality_parameters()
+    assert list(groups) == ['rgb', 'audio']
+    for m, params in groups.items():
+        assert {id(p) for p in params} == {
+            id(p) for p in model.backbones[m].parameters()}
+    head_ids = {id(p) for p in model.heads.parameters()} | {
+        id(p) for p in model.fusion.parameters()}
+    assert not head_ids & {id(p) for ps in groups.values() for p in ps}
+    uni = MODELS.build(dict(
+        type='MultiHeadRecognizer', num_classes=5,
+        branches=dict(rgb=dict(input_key='imgs', feat_dim=32, backbone=dict(
+            type='ToyEncoder', in_channels=6)))))
+    with pytest.raises(ValueError, match='multi-modal'):
+        uni.modality_parameters()
+    with pytest.raises(ValueError, match='opm needs two or more'):
+        MODELS.build(dict(
+            type='MultiHeadRecognizer', num_classes=5, opm=dict(),
+            branches=dict(rgb=dict(input_key='imgs', feat_dim=32,
+                                   backbone=dict(type='ToyEncoder',
+                                                 in_channels=6)))))
+
+
+# ---- OPM -------------------------------------------------------------------
+
+
+def opm_model(**opm):
+    model = build(dict(type='ConcatFusion', num_layers=0),
+                  opm=dict(dict(start_epoch=0), **opm))
+    model.opm.epoch = 0
+    return model
+
+
+def test_opm_drops_the_leading_modality_at_its_rate():
+    model = opm_model(p_exe=1.0)
+    model.train()
+    maps = {m: torch.randn(20_000, 8) + 3 for m in model.modalities}
+    ratios = torch.tensor([2.0, 0.5])
+    out = model.opm(maps, ratios)
+    q = model.opm.last['probabilities']
+    assert q[1] == 0 and q[0] > 0.5
+    dropped = (out['rgb'] == 0).all(dim=1).float().mean().item()
+    assert dropped == pytest.approx(q[0].item(), abs=0.015)
+    assert not (out['audio'] == 0).all(dim=1).any()
+    assert model.opm.last['dropped'].tolist() == pytest.approx(
+        [dropped * 20_000, 0])
+
+
+def test_opm_rescales_kept_features_by_one_over_one_minus_theta():
+    model = opm_model(p_exe=1.0)
+    maps = {m: torch.randn(50, 8) for m in model.modalities}
+    out = model.opm(maps, torch.tensor([3.0, 1 / 3]))
+    q = model.opm.last['probabilities']
+    theta = q[0].item() * 8 / 16  # both modalities have 8 channels
+    kept = ~(out['rgb'] == 0).all(dim=1)
+    assert torch.allclose(out['rgb'][kept], maps['rgb'][kept] / (1 - theta))
+    assert torch.allclose(out['audio'], maps['audio'] / (1 - theta))
+    # the gradient carries the same factor
+    x = {m: v.clone().requires_grad_() for m, v in maps.items()}
+    model.opm(x, torch.tensor([3.0, 1 / 3]))['audio'].sum().backward()
+    factor = 1 / (1 - model.opm.last['probabilities'][0].item() / 2)
+    assert torch.allclose(x['audio'].grad, torch.full((50, 8), factor))
+
+
+def test_opm_execution_probability_per_batch():
+    model = opm_model(p_exe=0.3)
+    maps = {m: torch.ones(4, 8) for m in model.modalities}
+    executed = [model.opm(maps, torch.tensor([2.0, 0.5])) is not maps
+                for _ in range(2000)]
+    assert sum(executed) / 2000 == pytest.approx(0.3, abs=0.04)
+
+
+def test_opm_in_training_drops_only_before_the_fused_head():
+    model = opm_model(p_exe=1.0, q_base=1.0, lam=0.0)
+    inputs, samples, _ = batch(model, n=8)
+    model.train()
+    model.heads['fused'].dropout.p = 0.0
+    for m in model.modalities:
+        model.heads[m].dropout.p = 0.0
+    seen = {}
+    for name in ('fused', 'rgb', 'audio'):
+        model.heads[name].register_forward_pre_hook(
+            lambda mod, args, name=name: seen.__setitem__(name, args[0]))
+    model.loss(inputs, samples)
+    ratios = model.last_modulation['ratios']
+    lead = int(ratios.argmax())
+    x = seen['fused']
+    width = 8
+    lead_slice = x[:, lead * width:(lead + 1) * width]
+    assert (lead_slice == 0).all()  # q = 1 for the leading modality
+    maps = maps_of(model, inputs)
+    for m in model.modalities:  # the modality heads see everything
+        assert torch.allclose(seen[m], maps[m])
+
+
+def test_opm_does_nothing_in_eval_or_outside_its_window():
+    model = opm_model(p_exe=1.0, q_base=1.0, lam=0.0)
+    model.opm.start_epoch, model.opm.end_epoch = 2, 4
+    inputs, samples, _ = batch(model, n=8)
+    model.train()
+    for epoch, active in ((1, False), (2, True), (3, True), (4, False)):
+        model.opm.epoch = epoch
+        model.opm.last = None
+        model.loss(inputs, samples)
+        assert (model.opm.last is not None) == active, epoch
+    model.eval()
+    model.opm.epoch, model.opm.last = 2, None
+    with torch.no_grad():
+        model(inputs, samples, mode='predict')
+        model(inputs, samples, mode='loss')
+    assert model.opm.last is None
+
+
+def test_opm_needs_its_hook_and_valid_settings():
+    model = opm_model()
+    model.opm.epoch = None
+    inputs, samples, _ = batch(model)
+    model.train()
+    with pytest.raises(RuntimeError, match='OnTheFlyModulationHook'):
+        model.loss(inputs, samples)
+    for bad, match in ((dict(p_exe=1.5), 'p_exe'),
+                       (dict(q_base=-0.1), 'q_base'),
+                       (dict(lam=-1), 'lam'),
+                       (dict(start_epoch=3, end_epoch=3), 'start_epoch')):
+        with pytest.raises(ValueError, match=match):
+            build(dict(type='ConcatFusion'), opm=bad)
+
+
+def test_three_modalities_score_and_drop():
+    model = build(dict(type='ConcatFusion', num_layers=0),
+                  modalities=('rgb', 'audio', 'flow'),
+                  opm=dict(start_epoch=0, p_exe=1.0))
+    model.opm.epoch = 0
+    inputs, samples, _ = batch(model, n=10)
+    model.train()
+    model.collect_modality_scores = True
+    losses = model.loss(inputs, samples)
+    assert torch.isfinite(losses['loss_fused'])
+    scores = model.pop_modality_scores()
+    assert scores.shape == (3, )
+    ratios = model.last_modulation['ratios']
+    assert torch.allclose(ratios, discrepancy_ratios(scores)[0])
+    q = model.opm.last['probabilities']
+    assert q[ratios.argmin()] == 0
