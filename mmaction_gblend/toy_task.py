@@ -111,6 +111,7 @@ def toy_config(work_dir: str,
                seed: int = 0,
                batch_size: int = 16,
                lr: float = 0.05,
+               signal: Optional[Dict[str, float]] = None,
                model: Optional[dict] = None,
                optim_wrapper: Optional[dict] = None,
                hooks: Optional[List[dict]] = None) -> dict:
@@ -118,7 +119,8 @@ def toy_config(work_dir: str,
     generalise, audio-like ``audios`` that only memorise, concat fusion,
     and optionally a ``GradientBlendingHook`` config ``gblend``.
 
-    ``model`` and ``optim_wrapper`` update those configs' keys (e.g.
+    ``signal`` sets the class-mean scale per input key (default: imgs
+    0.6, audios 0). ``model`` and ``optim_wrapper`` update those configs' keys (e.g.
     ``model=dict(opm=...)``, ``optim_wrapper=dict(type='OGMGEOptimWrapper')``);
     ``hooks`` are added to ``custom_hooks``."""
     preprocessor = dict(
@@ -127,7 +129,7 @@ def toy_config(work_dir: str,
             imgs=dict(type='ActionDataPreprocessor'),
             audios=dict(type='ActionDataPreprocessor')))
     dataset = dict(type='ToyMultiModalDataset', num_samples=num_samples,
-                   seed=seed, signal=dict(imgs=0.6, audios=0.0))
+                   seed=seed, signal=signal or dict(imgs=0.6, audios=0.0))
     train = dataset
     if gblend is not None:
         train = dict(type='HeldOutSplitDataset', part='train', fraction=0.25,

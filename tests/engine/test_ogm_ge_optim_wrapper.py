@@ -192,8 +192,8 @@ def test_bad_settings_name_the_key(kwargs, match):
 
 def test_mixed_precision_unscales_before_modulating(monkeypatch):
     """With a real (CPU) gradient scaler at 2**10, the AMP wrapper's update
-    equals the full-precision wrapper's, GE noise included: the noise saw
-    unscaled gradients."""
+    equals the full-precision wrapper's, GE noise and gradient clipping
+    included: everything after backward saw unscaled gradients."""
     from mmengine.optim.optimizer import amp_optimizer_wrapper
     monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available',
                         lambda: True)
@@ -201,13 +201,16 @@ def test_mixed_precision_unscales_before_modulating(monkeypatch):
     for cls in (OGMGEOptimWrapper, AmpOGMGEOptimWrapper):
         model = toy_model()
         wrapper = make_wrapper(model, cls=cls, ge_noise=True,
-                               clip_grad=dict(max_norm=1e6))
+                               clip_grad=dict(max_norm=0.05))
         if cls is AmpOGMGEOptimWrapper:
             wrapper.loss_scaler = torch.amp.GradScaler(
                 'cpu', init_scale=2.0**10)
-        grads_after_backward(model, wrapper)
+        grads = grads_after_backward(model, wrapper)
         wrapper.step()
         results[cls] = [p.detach().clone() for p in model.parameters()]
+        if cls is OGMGEOptimWrapper:  # the clipping is active
+            assert torch.cat([g.flatten() for g in grads.values()]).norm() \
+                > 0.05
     for full, amp in zip(results[OGMGEOptimWrapper],
                          results[AmpOGMGEOptimWrapper]):
         assert torch.allclose(full, amp, atol=1e-6)

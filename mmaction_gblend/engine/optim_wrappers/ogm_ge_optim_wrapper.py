@@ -11,8 +11,9 @@ Under data parallelism the gradients are already averaged over processes
 when :meth:`step` runs, the scores behind ``k`` were summed over processes
 in the forward pass, and the noise is drawn from a generator seeded by the
 run's seed and the step number, so every process applies the same update.
-Under mixed precision the gradients are unscaled first (the noise is
-absolute, so it must see true gradients), then modulated, then clipped.
+Under mixed precision the gradients are unscaled once, first, so that the
+modulation, the GE noise and the clipping all see true gradients (a
+``GradScaler`` may unscale only once per step); then the scaler steps.
 
 The math is in :mod:`mmaction_gblend.blending.modulation`; the groups come
 from ``MultiHeadRecognizer.modality_parameters``, bound by
