@@ -23,6 +23,14 @@ CONFIGS = {
     'audio-only_r18_demo-av': ['audio'],
     'naive-fusion_r3d18-rgb_r18-audio_demo-av': ['rgb', 'audio', 'fused'],
     'aux-heads_r3d18-rgb_r18-audio_demo-av': ['rgb', 'audio', 'fused'],
+    'ogm-ge_r3d18-rgb_r18-audio_demo-av': ['rgb', 'audio', 'fused'],
+}
+# On-the-fly modulation configs: what their epoch summary must show.
+MODULATION = {
+    'ogm-ge_r3d18-rgb_r18-audio_demo-av': ('ogm_k rgb', []),
+    # the demo's 2-epoch warm-up moved to 0 so the 1-epoch run drops
+    'opm_r3d18-rgb_r18-audio_demo-av':
+    ('opm_q rgb', ['--cfg-options', 'model.opm.start_epoch=0']),
 }
 OVERRIDE = '''
 _base_ = ['{config}']
@@ -111,6 +119,35 @@ def test_naive_fusion_trains_tests_and_infers(small_demo):
         start = lines.index(head)
         assert lines[start + 1].strip().startswith('1. class_0')
         assert lines[start + 3].strip().startswith('3. ')
+
+
+@pytest.mark.parametrize('name', list(MODULATION))
+def test_modulation_configs_train_and_test(small_demo, name):
+    logged, options = MODULATION[name]
+    config = override_config(small_demo, name)
+    work = str(small_demo / f'work-{name}')
+    out = run(['tools/train.py', config, '--work-dir', work] + options)
+    assert 'On-the-fly modulation:' in out
+    summary = [line for line in out.splitlines()
+               if 'Modulation, epoch 1:' in line]
+    assert summary and logged in summary[0] and 'score rgb' in summary[0]
+    assert osp.exists(osp.join(work, 'modulation_history.jsonl'))
+    out = run(['tools/test.py', config, osp.join(work, 'epoch_1.pth'),
+               '--work-dir', work])
+    assert 'Epoch(test) [2/2]' in out and 'acc/top1:' in out
+
+
+def test_gblend_with_ogm_ge_config_builds():
+    cfg = Config.fromfile(osp.join(
+        REPO, 'configs', 'demo',
+        'gblend-online-ogm-ge_r3d18-rgb_r18-audio_demo-av.py'))
+    model = MODELS.build(cfg.model)
+    assert model.score_source == 'heads'
+    assert cfg.optim_wrapper.type == 'OGMGEOptimWrapper'
+    assert cfg.optim_wrapper.optimizer.type == 'SGD'  # merged with the base
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'GradientBlendingHook', 'OnTheFlyModulationHook']
+    assert cfg.train_dataloader.dataset.type == 'HeldOutSplitDataset'
 
 
 def test_mmaction_inference_api(small_demo):
