@@ -1,5 +1,5 @@
-"""Helpers for tests: small real media files with known content, and the
-repository's scripts as modules."""
+"""Helpers for tests: small real media files with known content, the
+repository's scripts as modules, and multi-process runs."""
 import importlib.util
 import os.path as osp
 from types import ModuleType
@@ -82,3 +82,30 @@ def load_script(path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def run_torchrun(script: str,
+                 args: Sequence[str],
+                 nproc: int = 2,
+                 port: int = 29500,
+                 timeout: int = 600) -> str:
+    """Run ``script`` on ``nproc`` local processes with torchrun (gloo on a
+    CPU-only machine); fail with the end of its output unless it exits 0.
+
+    Returns:
+        Its standard output and error.
+    """
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run',
+         f'--nproc_per_node={nproc}', f'--master_port={port}', script] +
+        list(args), env=env, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise AssertionError(
+            f'torchrun {osp.basename(script)} exited with '
+            f'{proc.returncode}:\n{out[-4000:]}')
+    return out

@@ -8,15 +8,5 @@ model = dict(score_source='heads')
 optim_wrapper = dict(
     type='OGMGEOptimWrapper', alpha=0.8, ge_noise=True, start_epoch=0,
     end_epoch=6)
-custom_hooks = [
-    dict(
-        type='GradientBlendingHook',
-        mode='online',
-        estimator='trajectory',
-        warmup_epochs=4,
-        super_epochs=4,
-        weights='uniform',
-        smoothing=0.5,
-        min_weight=0.02),
-    dict(type='OnTheFlyModulationHook')
-]
+# A config's custom_hooks replaces its base's list: keep G-Blend's hook.
+custom_hooks = [{{_base_.gblend_hook}}, dict(type='OnTheFlyModulationHook')]

@@ -16,14 +16,13 @@ train_dataloader = dict(
         fraction=0.15,
         seed=0,
         dataset={{_base_.train_dataset}}))
-custom_hooks = [
-    dict(
-        type='GradientBlendingHook',
-        mode='online',
-        estimator='trajectory',
-        warmup_epochs=4,
-        super_epochs=4,
-        weights='uniform',
-        smoothing=0.5,
-        min_weight=0.02)
-]
+gblend_hook = dict(
+    type='GradientBlendingHook',
+    mode='online',
+    estimator='trajectory',
+    warmup_epochs=4,
+    super_epochs=4,
+    weights='uniform',
+    smoothing=0.5,
+    min_weight=0.02)
+custom_hooks = [gblend_hook]

@@ -1,10 +1,7 @@
 """G-Blend on 2 processes (torchrun, gloo on CPU): identical on every rank,
 and the measurements equal a single process's on the same model and data."""
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -13,6 +10,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 import mmaction_gblend.toy_task as toy
 from mmaction_gblend.engine import measure_heads
+from mmaction_gblend.testing import run_torchrun
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -20,12 +18,8 @@ HERE = osp.dirname(osp.abspath(__file__))
 @pytest.fixture(scope='module')
 def two_ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp('dist')
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    proc = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         '--master_port=29547', osp.join(HERE, 'gblend_dist_worker.py'),
-         str(out)], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    run_torchrun(osp.join(HERE, 'gblend_dist_worker.py'), [str(out)],
+                 port=29547)
     return out
 
 

@@ -3,12 +3,11 @@ summed over processes, so every rank computes the same ratios, coefficients
 and drop probabilities, and the GE noise is the same on every rank, so the
 replicas stay identical."""
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
+
+from mmaction_gblend.testing import run_torchrun
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -16,12 +15,8 @@ HERE = osp.dirname(osp.abspath(__file__))
 @pytest.fixture(scope='module')
 def ranks(tmp_path_factory):
     out = tmp_path_factory.mktemp('modulation_dist')
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    proc = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         '--master_port=29548', osp.join(HERE, 'modulation_dist_worker.py'),
-         str(out)], env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    run_torchrun(osp.join(HERE, 'modulation_dist_worker.py'), [str(out)],
+                 port=29548)
     return [json.load(open(out / f'rank{r}.json')) for r in (0, 1)]
 
 
