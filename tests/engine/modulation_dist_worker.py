@@ -21,7 +21,7 @@ from mmaction_gblend.models.modulation import (modality_logits,
 
 class StepRecorder(Hook):
     """Reads what the modulation did, before OnTheFlyModulationHook
-    (priority NORMAL) takes the records."""
+    (priority ABOVE_NORMAL) takes the records."""
     priority = 'HIGH'
 
     def __init__(self):

@@ -134,3 +134,16 @@ def test_the_hook_refuses_to_run_with_nothing_to_modulate(tmp_path):
 def test_the_wrapper_refuses_to_run_without_the_hook(tmp_path):
     with pytest.raises(RuntimeError, match='OnTheFlyModulationHook'):
         train(tmp_path, max_epochs=1, optim_wrapper=OGM)
+
+
+def test_opm_during_gblend_shadow_training(tmp_path):
+    """G-Blend's shadow copies train (with OPM) at the start of an epoch:
+    the modulation hook has told OPM the epoch before that."""
+    gblend = dict(type='GradientBlendingHook', mode='online',
+                  estimator='shadow', warmup_epochs=1, super_epochs=1,
+                  shadow_fraction=0.5)
+    runner = train(tmp_path, max_epochs=2, gblend=gblend,
+                   model=dict(opm=dict(start_epoch=0, p_exe=1.0)),
+                   hooks=[HOOK])
+    assert runner.model.opm.epoch == 1
+    assert all('opm_q' in e for e in history(tmp_path))

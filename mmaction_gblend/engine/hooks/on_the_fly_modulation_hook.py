@@ -44,7 +44,10 @@ class OnTheFlyModulationHook(Hook):
         history_file: JSON-lines file in the work dir, one entry per epoch.
     """
 
-    priority = 'NORMAL'
+    # Before GradientBlendingHook (NORMAL), whose shadow training in
+    # before_train_epoch runs training forwards that OPM must see the
+    # epoch of.
+    priority = 'ABOVE_NORMAL'
 
     def __init__(self,
                  history_file: str = 'modulation_history.jsonl') -> None:
@@ -90,11 +93,16 @@ class OnTheFlyModulationHook(Hook):
             f'{model.score_source} logits of {self.modalities}')
         if runner.epoch > 0 or self.history:
             rewrite_history(self._history_path(runner), self.history)
+        self._set_epoch(runner)
 
     def _history_path(self, runner: Runner) -> str:
         return osp.join(runner.work_dir, self.history_file)
 
     def before_train_epoch(self, runner: Runner) -> None:
+        self._set_epoch(runner)
+        self._sums, self._counts = {}, {}
+
+    def _set_epoch(self, runner: Runner) -> None:
         model = unwrap(runner.model)
         if self.opm is not None:
             self.opm.epoch = runner.epoch
@@ -102,7 +110,6 @@ class OnTheFlyModulationHook(Hook):
             self.ogm.epoch = runner.epoch
         model.collect_modality_scores = (self.ogm is not None
                                          and self.ogm.in_window())
-        self._sums, self._counts = {}, {}
 
     # per step --------------------------------------------------------------
 
