@@ -120,8 +120,9 @@ def toy_config(work_dir: str,
     and optionally a ``GradientBlendingHook`` config ``gblend``.
 
     ``signal`` sets the class-mean scale per input key (default: imgs
-    0.6, audios 0). ``model`` and ``optim_wrapper`` update those configs' keys (e.g.
-    ``model=dict(opm=...)``, ``optim_wrapper=dict(type='OGMGEOptimWrapper')``);
+    0.6, audios 0). ``model`` and ``optim_wrapper`` update those configs'
+    keys (e.g. ``model=dict(opm=...)``,
+    ``optim_wrapper=dict(type='OGMGEOptimWrapper')``);
     ``hooks`` are added to ``custom_hooks``."""
     preprocessor = dict(
         type='MultiModalDataPreprocessor',

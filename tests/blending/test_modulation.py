@@ -4,10 +4,13 @@ import math
 import pytest
 import torch
 
-from mmaction_gblend.blending.modulation import (
-    OGM_COEFFICIENTS, discrepancy_ratios, modulate_gradients_,
-    ogm_coefficients, opm_drop_probabilities, opm_rescale_factor,
-    sample_drop_mask)
+from mmaction_gblend.blending.modulation import (OGM_COEFFICIENTS,
+                                                 discrepancy_ratios,
+                                                 modulate_gradients_,
+                                                 ogm_coefficients,
+                                                 opm_drop_probabilities,
+                                                 opm_rescale_factor,
+                                                 sample_drop_mask)
 
 # ---- discrepancy ratios ----------------------------------------------------
 
@@ -173,8 +176,8 @@ def test_opm_rescale_factor_is_dimension_weighted():
     q = torch.tensor([0.6, 0.0])
     dims = torch.tensor([300.0, 100.0])
     theta = 0.6 * 300 / 400
-    assert opm_rescale_factor(q, dims).item() == pytest.approx(1 / (1 -
-                                                                     theta))
+    expected = 1 / (1 - theta)
+    assert opm_rescale_factor(q, dims).item() == pytest.approx(expected)
     assert opm_rescale_factor(torch.zeros(2), dims).item() == 1.0
     assert torch.isfinite(opm_rescale_factor(torch.ones(2), dims))
 

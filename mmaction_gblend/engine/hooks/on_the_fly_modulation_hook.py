@@ -185,9 +185,9 @@ class OnTheFlyModulationHook(Hook):
                 }
         if 'opm_executed' in means:
             # Drop counts differ per process: sum them over all processes.
+            names = [f'opm_dropped_{m}' for m in self.modalities]
             counts = torch.tensor(
-                [float(self._sums[f'opm_dropped_{m}'])
-                 for m in self.modalities] + [float(self._sums['opm_samples'])],
+                [float(self._sums[n]) for n in names + ['opm_samples']],
                 dtype=torch.float64)
             all_reduce(counts, op='sum')
             samples = max(counts[-1].item(), 1.0)

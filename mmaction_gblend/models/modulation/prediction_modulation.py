@@ -15,8 +15,8 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from ...blending.modulation import (opm_drop_probabilities,
-                                    opm_rescale_factor, sample_drop_mask)
+from ...blending.modulation import (opm_drop_probabilities, opm_rescale_factor,
+                                    sample_drop_mask)
 
 __all__ = ['PredictionModulation']
 
