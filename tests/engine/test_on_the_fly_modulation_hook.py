@@ -1,6 +1,7 @@
 """OnTheFlyModulationHook with real Runners on the toy task: wiring, logs,
 history, resume, and use together with G-Blend."""
 import glob
+import itertools
 import json
 import os.path as osp
 
@@ -17,9 +18,15 @@ OGM = dict(type='OGMGEOptimWrapper', alpha=0.8, ge_noise=True,
 OPM = dict(opm=dict(start_epoch=1, p_exe=1.0))
 
 
+RUNS = itertools.count()
+
+
 def train(work_dir, max_epochs=3, resume=False, log_level='INFO', **kwargs):
     cfg = toy.toy_config(str(work_dir), max_epochs=max_epochs, **kwargs)
-    cfg.update(log_level=log_level, resume=resume)
+    # A name of its own: two Runners started in the same second would
+    # otherwise share one logger (and its level).
+    cfg.update(log_level=log_level, resume=resume,
+               experiment_name=f'modulation-run-{next(RUNS)}')
     cfg['default_hooks']['logger']['interval'] = 5
     runner = Runner.from_cfg(Config(cfg))
     runner.train()
