@@ -224,3 +224,38 @@ def test_train_amp_flag_picks_the_mixed_precision_form():
     assert cfg.optim_wrapper.type == 'AmpOGMGEOptimWrapper'
     assert cfg.optim_wrapper.alpha == 0.8
     assert OPTIM_WRAPPERS.get(cfg.optim_wrapper.type) is AmpOGMGEOptimWrapper
+
+
+@MODELS.register_module(force=True)
+class _AttentionEncoder(torch.nn.Module):
+    """A test encoder with a conv, an attention block and a norm."""
+
+    def __init__(self, in_channels=16, out_channels=32):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(1, 4, 3, padding=1)
+        self.proj = torch.nn.Linear(4, out_channels)
+        self.attn = torch.nn.MultiheadAttention(out_channels, 4,
+                                                batch_first=True)
+        self.norm = torch.nn.LayerNorm(out_channels)
+
+    def forward(self, x):
+        tokens = self.proj(self.conv(x.flatten(1)[:, None]).transpose(1, 2))
+        out, _ = self.attn(tokens, tokens, tokens)
+        return self.norm(out).mean(dim=1)
+
+
+def test_conv_attention_and_norm_weights_are_modulated():
+    cfg = toy.toy_config('unused')['model']
+    cfg['branches']['rgb']['backbone'] = dict(type='_AttentionEncoder')
+    model = MODELS.build(cfg)
+    wrapper = make_wrapper(model)
+    before = grads_after_backward(model, wrapper)
+    wrapper.modulate()
+    k = 1 - math.tanh(ALPHA * 2)
+    names = [n for n in before if n.startswith('backbones.rgb.')]
+    for part in ('conv.weight', 'attn.in_proj_weight',
+                 'attn.out_proj.weight', 'norm.weight', 'proj.bias'):
+        assert f'backbones.rgb.{part}' in names
+    for name in names:
+        grad = dict(model.named_parameters())[name].grad
+        assert torch.allclose(grad, before[name] * k), name
