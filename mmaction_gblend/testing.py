@@ -84,6 +84,27 @@ def load_script(path: str) -> ModuleType:
     return module
 
 
+def run_command(args: Sequence[str],
+                cwd: Optional[str] = None,
+                timeout: int = 600,
+                env: Optional[dict] = None) -> str:
+    """Run a command; fail with the end of its output unless it exits 0.
+
+    Returns:
+        Its standard output and error.
+    """
+    import os
+    import subprocess
+    full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
+    proc = subprocess.run(list(args), cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise AssertionError(f'{" ".join(map(str, args[:3]))} ... exited '
+                             f'with {proc.returncode}:\n{out[-4000:]}')
+    return out
+
+
 def run_torchrun(script: str,
                  args: Sequence[str],
                  nproc: int = 2,
@@ -95,17 +116,8 @@ def run_torchrun(script: str,
     Returns:
         Its standard output and error.
     """
-    import os
-    import subprocess
     import sys
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
-    proc = subprocess.run(
+    return run_command(
         [sys.executable, '-m', 'torch.distributed.run',
          f'--nproc_per_node={nproc}', f'--master_port={port}', script] +
-        list(args), env=env, capture_output=True, text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise AssertionError(
-            f'torchrun {osp.basename(script)} exited with '
-            f'{proc.returncode}:\n{out[-4000:]}')
-    return out
+        list(args), timeout=timeout, env=dict(OMP_NUM_THREADS='1'))

@@ -4,6 +4,8 @@ import os.path as osp
 import pytest
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
+from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
+                                                     make_demo_dataset)
 from mmaction_gblend.testing import write_test_clip
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -31,3 +33,51 @@ def mmaction_scope():
     if DefaultScope.get_current_instance() is None or \
             DefaultScope.get_current_instance().scope_name != 'mmaction':
         init_default_scope('mmaction')
+
+
+# A config of the repository, pointed at the small demo set, 1 epoch.
+DEMO_OVERRIDE = '''
+_base_ = ['{config}']
+data_root = '{root}'
+train_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(ann_file=data_root + '/train_list.txt',
+                 data_prefix=dict(video=data_root)))
+val_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(ann_file=data_root + '/val_list.txt',
+                 data_prefix=dict(video=data_root)))
+test_dataloader = dict(
+    batch_size=4, num_workers=0, persistent_workers=False,
+    dataset=dict(ann_file=data_root + '/test_list.txt',
+                 data_prefix=dict(video=data_root)))
+train_cfg = dict(max_epochs=1)
+param_scheduler = []
+default_hooks = dict(logger=dict(interval=1))
+'''
+
+
+@pytest.fixture(scope='session')
+def small_demo(tmp_path_factory):
+    """The demo dataset with one clip per class and split."""
+    root = tmp_path_factory.mktemp('demo')
+    spec = DemoDatasetSpec(train_per_class=1, val_per_class=1,
+                           test_per_class=1)
+    make_demo_dataset(str(root / 'data'), spec=spec, seed=3, workers=2,
+                      verbose=False)
+    return root
+
+
+@pytest.fixture
+def demo_config(small_demo):
+    """``demo_config(name)``: the path of ``configs/demo/<name>.py``
+    pointed at the small demo set, for 1 epoch."""
+
+    def _config(name: str) -> str:
+        path = small_demo / f'{name}.py'
+        path.write_text(DEMO_OVERRIDE.format(
+            config=osp.join(REPO_ROOT, 'configs', 'demo', f'{name}.py'),
+            root=small_demo / 'data'))
+        return str(path)
+
+    return _config

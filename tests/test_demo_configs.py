@@ -5,7 +5,6 @@ them at a small demo dataset and shortens the schedule.
 """
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
@@ -14,8 +13,7 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
-                                                     make_demo_dataset)
+from mmaction_gblend.testing import run_command
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = {
@@ -32,48 +30,11 @@ MODULATION = {
     'opm_r3d18-rgb_r18-audio_demo-av':
     ('opm_q rgb', ['--cfg-options', 'model.opm.start_epoch=0']),
 }
-OVERRIDE = '''
-_base_ = ['{config}']
-data_root = '{root}'
-train_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file=data_root + '/train_list.txt',
-                 data_prefix=dict(video=data_root)))
-val_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file=data_root + '/val_list.txt',
-                 data_prefix=dict(video=data_root)))
-test_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file=data_root + '/test_list.txt',
-                 data_prefix=dict(video=data_root)))
-train_cfg = dict(max_epochs=1)
-param_scheduler = []
-default_hooks = dict(logger=dict(interval=1))
-'''
-
-
-@pytest.fixture(scope='module')
-def small_demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp('demo')
-    spec = DemoDatasetSpec(train_per_class=1, val_per_class=1,
-                           test_per_class=1)
-    make_demo_dataset(str(root / 'data'), spec=spec, seed=3, workers=2,
-                      verbose=False)
-    return root
-
-
-def override_config(root, name):
-    path = root / f'{name}.py'
-    path.write_text(OVERRIDE.format(
-        config=osp.join(REPO, 'configs', 'demo', f'{name}.py'),
-        root=root / 'data'))
-    return str(path)
 
 
 @pytest.mark.parametrize('name,heads', list(CONFIGS.items()))
-def test_config_builds_and_runs_a_real_batch(small_demo, name, heads):
-    cfg = Config.fromfile(override_config(small_demo, name))
+def test_config_builds_and_runs_a_real_batch(demo_config, name, heads):
+    cfg = Config.fromfile(demo_config(name))
     model = MODELS.build(cfg.model)
     assert model.head_names == heads
     assert abs(sum(model.get_blend_weights().values()) - 1) < 1e-6
@@ -85,18 +46,12 @@ def test_config_builds_and_runs_a_real_batch(small_demo, name, heads):
     assert all(torch.isfinite(v) for v in losses.values())
 
 
-def run(args, timeout=600):
-    env = dict(os.environ, PYTHONUNBUFFERED='1')
-    proc = subprocess.run([sys.executable] + args, cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
-    return out
+def run(args):
+    return run_command([sys.executable] + args, cwd=REPO)
 
 
-def test_naive_fusion_trains_tests_and_infers(small_demo):
-    config = override_config(small_demo,
-                             'naive-fusion_r3d18-rgb_r18-audio_demo-av')
+def test_naive_fusion_trains_tests_and_infers(small_demo, demo_config):
+    config = demo_config('naive-fusion_r3d18-rgb_r18-audio_demo-av')
     work = str(small_demo / 'work')
     out = run(['tools/train.py', config, '--work-dir', work])
     assert 'Epoch(train) [1][2/2]' in out
@@ -122,9 +77,9 @@ def test_naive_fusion_trains_tests_and_infers(small_demo):
 
 
 @pytest.mark.parametrize('name', list(MODULATION))
-def test_modulation_configs_train_and_test(small_demo, name):
+def test_modulation_configs_train_and_test(small_demo, demo_config, name):
     logged, options = MODULATION[name]
-    config = override_config(small_demo, name)
+    config = demo_config(name)
     work = str(small_demo / f'work-{name}')
     out = run(['tools/train.py', config, '--work-dir', work] + options)
     assert 'On-the-fly modulation:' in out
@@ -150,11 +105,10 @@ def test_gblend_with_ogm_ge_config_builds():
     assert cfg.train_dataloader.dataset.type == 'HeldOutSplitDataset'
 
 
-def test_mmaction_inference_api(small_demo):
+def test_mmaction_inference_api(small_demo, demo_config):
     """init_recognizer / inference_recognizer work with our configs."""
     from mmaction.apis import inference_recognizer, init_recognizer
-    config = override_config(small_demo, 'aux-heads_r3d18-rgb_r18-audio_'
-                             'demo-av')
+    config = demo_config('aux-heads_r3d18-rgb_r18-audio_demo-av')
     model = init_recognizer(config, device='cpu')
     clip = str(small_demo / 'data' / 'val' / sorted(
         os.listdir(small_demo / 'data' / 'val'))[0])
