@@ -102,6 +102,29 @@ def test_bad_media_names_the_file(make_clip, tmp_path, kind):
     assert info.value.path == path
 
 
+def test_fit_in_track_slides_end_windows_inside(make_clip):
+    # 4 quarters at 300/600/900/1200 Hz; 1 s windows centred on the first
+    # and the last frame run 0.5 s past either end
+    path = make_clip(seconds=2.0, freqs=(300.0, 600.0, 900.0, 1200.0))
+    inds = np.array([0, 31])
+    with pytest.raises(BadSampleError, match='needs audio from'):
+        DecodeAudioTrack(duration=1.0)(clip_results(path, inds, 2))
+    out = DecodeAudioTrack(duration=1.0, fit_in_track=True)(
+        clip_results(path, inds, 2))
+    assert out['audios'].shape == (2, SR)
+    # the first window is the track's first second, the last its last
+    head, tail = out['audios'][:, :SR // 4], out['audios'][:, -SR // 4:]
+    assert abs(dominant_frequency(head[0]) - 300) < 20
+    assert abs(dominant_frequency(tail[0]) - 600) < 20
+    assert abs(dominant_frequency(head[1]) - 900) < 20
+    assert abs(dominant_frequency(tail[1]) - 1200) < 20
+    # a track shorter than the window still is an error
+    short = make_clip('short.mp4', seconds=2.0, audio_seconds=0.5)
+    with pytest.raises(BadSampleError, match='long'):
+        DecodeAudioTrack(duration=1.0, fit_in_track=True)(
+            clip_results(short, inds, 2))
+
+
 def test_audio_shorter_than_window_is_an_error(make_clip):
     path = make_clip(seconds=2.0, audio_seconds=1.0)
     with pytest.raises(BadSampleError, match=r'track is 1\.\d+ s long') as e:

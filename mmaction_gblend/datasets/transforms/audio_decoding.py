@@ -112,12 +112,18 @@ class DecodeAudioTrack(BaseTransform):
             takes the clip's own span.
         max_shortfall: Longest stretch, in seconds, of the window that may
             lie outside the track.
+        fit_in_track: Slide a window that runs past either end of the track
+            back inside it (when the track is at least that long), instead
+            of treating the overrun as a shortfall. For fixed ``duration``
+            windows around sparsely sampled frames (TSN), whose first and
+            last frames sit near the ends of the video.
     """
 
     def __init__(self,
                  sample_rate: int = 16000,
                  duration: Optional[float] = None,
-                 max_shortfall: float = 0.1) -> None:
+                 max_shortfall: float = 0.1,
+                 fit_in_track: bool = False) -> None:
         if sample_rate <= 0:
             raise ValueError('DecodeAudioTrack.sample_rate must be positive, '
                              f'got {sample_rate}')
@@ -130,6 +136,7 @@ class DecodeAudioTrack(BaseTransform):
         self.sample_rate = sample_rate
         self.duration = duration
         self.max_shortfall = max_shortfall
+        self.fit_in_track = bool(fit_in_track)
 
     def _window_samples(self, windows: List[Tuple[float, float]]) -> int:
         # One length for every clip, so the clips stack into one array.
@@ -138,6 +145,8 @@ class DecodeAudioTrack(BaseTransform):
 
     def _cut(self, track: np.ndarray, start: int, length: int,
              path: str) -> np.ndarray:
+        if self.fit_in_track and len(track) >= length:
+            start = min(max(start, 0), len(track) - length)
         before = max(0, -start)
         after = max(0, start + length - len(track))
         if max(before, after) > self.max_shortfall * self.sample_rate:
@@ -179,4 +188,5 @@ class DecodeAudioTrack(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(sample_rate={self.sample_rate}, '
                 f'duration={self.duration}, '
-                f'max_shortfall={self.max_shortfall})')
+                f'max_shortfall={self.max_shortfall}, '
+                f'fit_in_track={self.fit_in_track})')

@@ -201,7 +201,10 @@ class GradientBlendingHook(Hook):
                     "GradientBlendingHook.measure_pipeline='val' needs a "
                     "val_dataloader; set measure_pipeline='train' or give "
                     'a list of transforms')
-            pipeline = runner.cfg.val_dataloader['dataset'].get('pipeline')
+            val = runner.cfg.val_dataloader['dataset']
+            # a dataset wrapper (WithAudioTrack) keeps it in its dataset
+            pipeline = val.get('pipeline') or (
+                val.get('dataset') or {}).get('pipeline')
             if pipeline is not None:
                 dataset['dataset']['pipeline'] = copy.deepcopy(pipeline)
         elif not isinstance(self.measure_pipeline, str):

@@ -1,0 +1,36 @@
+# mmaction2's stock SlowOnly (3D ResNet-50, 8x8, Kinetics-400) made
+# audio-visual with online G-Blend: the same lines as for TSN.
+_base_ = 'mmaction::recognition/slowonly/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb.py'  # noqa: E501
+custom_imports = dict(imports=['mmaction_gblend'], allow_failed_imports=False)
+
+model = dict(
+    _delete_=True, type='AddAudioBranch', recognizer={{_base_.model}})
+train_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='HeldOutSplitDataset',
+        part='train',
+        fraction=0.08,
+        dataset=dict(
+            type='WithAudioTrack',
+            dataset={{_base_.train_dataloader.dataset}})))
+val_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='WithAudioTrack',
+        dataset={{_base_.val_dataloader.dataset}}))
+test_dataloader = dict(
+    dataset=dict(
+        _delete_=True,
+        type='WithAudioTrack',
+        dataset={{_base_.test_dataloader.dataset}}))
+val_evaluator = dict(type='MultiHeadAccMetric')
+test_evaluator = val_evaluator
+custom_hooks = [
+    dict(
+        type='GradientBlendingHook',
+        mode='online',
+        estimator='trajectory',
+        warmup_epochs=10,
+        super_epochs=5)
+]
