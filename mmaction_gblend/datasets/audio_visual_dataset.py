@@ -38,16 +38,22 @@ class AudioVisualDataset(VideoDataset):
       read by :class:`LoadLogMelFeature` (see
       ``tools/data/extract_audio_features.py``).
 
+    Optical flow, as a third modality, comes from frames extracted beside
+    the videos (mmaction2's ``tools/data/build_rawframes.py``):
+    ``data_prefix['flow']/relative/path/flow_{x,y}_00001.jpg``, read by
+    :class:`LoadFlowFrames`.
+
     Each sample gets ``filename``, ``label``, ``audio_path`` and
-    ``audio_missing``. Loading a sample checks that its files exist and are
+    ``audio_missing`` (and ``flow_dir`` with a ``flow`` prefix). Loading a sample checks that its files exist and are
     not empty, and any failure in the pipeline is raised as a
     :class:`BadSampleError` whose message starts with the file's path.
 
     Args:
         ann_file: Path of the annotation file.
         pipeline: The transforms.
-        data_prefix: ``video`` (prefix of the annotation paths) and, for
-            separate audio files, ``audio`` (defaults to the video prefix).
+        data_prefix: ``video`` (prefix of the annotation paths); for
+            separate audio files, ``audio`` (defaults to the video prefix);
+            for optical flow frames, ``flow``.
         audio_suffix: See above.
         missing_audio: What to do with a video that has no audio track.
             ``'error'`` (default): the sample raises when loaded.
@@ -123,9 +129,12 @@ class AudioVisualDataset(VideoDataset):
                     audio_path = osp.join(
                         self.data_prefix['audio'],
                         osp.splitext(relpath)[0] + self.audio_suffix)
-                data_list.append(
-                    dict(filename=filename, label=parsed['label'],
-                         audio_path=audio_path, audio_missing=False))
+                info = dict(filename=filename, label=parsed['label'],
+                            audio_path=audio_path, audio_missing=False)
+                if self.data_prefix.get('flow'):
+                    info['flow_dir'] = osp.join(self.data_prefix['flow'],
+                                                osp.splitext(relpath)[0])
+                data_list.append(info)
         if not data_list:
             raise ValueError(f'annotation file {self.ann_file} has no samples')
         if self.missing_audio == 'silence':
@@ -163,6 +172,9 @@ class AudioVisualDataset(VideoDataset):
         self._check_file(filename, 'video file')
         if info['audio_path'] != filename and not info['audio_missing']:
             self._check_file(info['audio_path'], 'audio file')
+        if 'flow_dir' in info and not osp.isdir(info['flow_dir']):
+            raise BadSampleError(info['flow_dir'],
+                                 'optical flow frame folder not found')
         try:
             return self.pipeline(info)
         except BadSampleError:
