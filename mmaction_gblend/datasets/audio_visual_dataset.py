@@ -44,9 +44,10 @@ class AudioVisualDataset(VideoDataset):
     :class:`LoadFlowFrames`.
 
     Each sample gets ``filename``, ``label``, ``audio_path`` and
-    ``audio_missing`` (and ``flow_dir`` with a ``flow`` prefix). Loading a sample checks that its files exist and are
-    not empty, and any failure in the pipeline is raised as a
-    :class:`BadSampleError` whose message starts with the file's path.
+    ``audio_missing`` (and ``flow_dir`` with a ``flow`` prefix). Loading a
+    sample checks that its files exist and are not empty, and any failure
+    in the pipeline is raised as a :class:`BadSampleError` whose message
+    starts with the file's path.
 
     Args:
         ann_file: Path of the annotation file.
