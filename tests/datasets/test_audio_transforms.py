@@ -125,6 +125,26 @@ def test_fit_in_track_slides_end_windows_inside(make_clip):
             clip_results(short, inds, 2))
 
 
+def test_single_window_spans_every_clip(make_clip):
+    path = make_clip(seconds=2.0, freqs=(300.0, 600.0, 900.0, 1200.0))
+    # TSN-style: 3 single frames across the video
+    inds = np.array([2, 14, 26])
+    per_clip = DecodeAudioTrack(duration=0.25)(clip_results(path, inds, 3))
+    assert per_clip['audios'].shape == (3, SR // 4)
+    one = DecodeAudioTrack(single_window=True)(clip_results(path, inds, 3))
+    # from frame 2 (0.125 s) to the end of frame 26 (1.6875 s)
+    assert one['audios'].shape == (1, int(round(1.5625 * SR)))
+    centred = DecodeAudioTrack(duration=1.0, single_window=True)(
+        clip_results(path, inds, 3))
+    assert centred['audios'].shape == (1, SR)
+    # centred on 0.906 s: from 0.406 s (300 Hz until 0.5 s) to 1.406 s
+    # (900 Hz from 1.0 s)
+    assert abs(dominant_frequency(centred['audios'][0, :SR // 16]) -
+               300) < 20
+    assert abs(dominant_frequency(centred['audios'][0, -SR // 8:]) -
+               900) < 20
+
+
 def test_audio_shorter_than_window_is_an_error(make_clip):
     path = make_clip(seconds=2.0, audio_seconds=1.0)
     with pytest.raises(BadSampleError, match=r'track is 1\.\d+ s long') as e:

@@ -117,13 +117,19 @@ class DecodeAudioTrack(BaseTransform):
             of treating the overrun as a shortfall. For fixed ``duration``
             windows around sparsely sampled frames (TSN), whose first and
             last frames sit near the ends of the video.
+        single_window: One window for the whole sample, spanning all its
+            clips (with ``duration``: centred on that span), instead of one
+            per clip; ``audios`` is then ``(1, num_samples)``. For models
+            that hear the whole clip once while seeing several frames
+            (TSN-style sampling).
     """
 
     def __init__(self,
                  sample_rate: int = 16000,
                  duration: Optional[float] = None,
                  max_shortfall: float = 0.1,
-                 fit_in_track: bool = False) -> None:
+                 fit_in_track: bool = False,
+                 single_window: bool = False) -> None:
         if sample_rate <= 0:
             raise ValueError('DecodeAudioTrack.sample_rate must be positive, '
                              f'got {sample_rate}')
@@ -137,6 +143,7 @@ class DecodeAudioTrack(BaseTransform):
         self.duration = duration
         self.max_shortfall = max_shortfall
         self.fit_in_track = bool(fit_in_track)
+        self.single_window = bool(single_window)
 
     def _window_samples(self, windows: List[Tuple[float, float]]) -> int:
         # One length for every clip, so the clips stack into one array.
@@ -164,9 +171,12 @@ class DecodeAudioTrack(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         path = results.get('audio_path') or results['filename']
+        num_clips = results['num_clips']
+        if self.single_window:  # all clips' frames as one clip
+            num_clips = 1
         windows = clip_time_windows(
             results['frame_inds'],
-            results['num_clips'],
+            num_clips,
             results['avg_fps'],
             frame_interval=results.get('frame_interval', 1),
             duration=self.duration)
@@ -189,4 +199,5 @@ class DecodeAudioTrack(BaseTransform):
         return (f'{self.__class__.__name__}(sample_rate={self.sample_rate}, '
                 f'duration={self.duration}, '
                 f'max_shortfall={self.max_shortfall}, '
-                f'fit_in_track={self.fit_in_track})')
+                f'fit_in_track={self.fit_in_track}, '
+                f'single_window={self.single_window})')
