@@ -1,0 +1,107 @@
+# UCF-101 (split 1), RGB + TV-L1 optical flow: a 3D ResNet-50 per stream
+# (RGB from inflated ImageNet weights, flow from scratch), concat fusion,
+# online G-Blend (8% held out, estimates after 10 epochs, then every 5).
+# The RGB frames come from the videos, the flow frames from the folders
+# mmaction2's build_rawframes.py writes beside them (see README.md).
+_base_ = [
+    '../_base_/datasets/steps_8x8x1.py',
+    '../_base_/schedules/sgd_cosine_100e.py', '../_base_/default_runtime.py'
+]
+
+backbone = dict(
+    type='ResNet3dSlowOnly',
+    depth=50,
+    pretrained='torchvision://resnet50',
+    lateral=False,
+    conv1_kernel=(1, 7, 7),
+    conv1_stride_t=1,
+    pool1_stride_t=1,
+    inflate=(0, 0, 1, 1),
+    norm_eval=False)
+model = dict(
+    type='MultiHeadRecognizer',
+    num_classes=101,
+    branches=dict(
+        rgb=dict(input_key='imgs', feat_dim=2048, backbone=backbone),
+        flow=dict(
+            input_key='flows',
+            feat_dim=2048,
+            backbone=dict(backbone, pretrained=None, in_channels=2))),
+    fusion=dict(type='ConcatFusion', hidden_channels=512, num_layers=2),
+    head=dict(type='ClassifierHead', dropout_ratio=0.5),
+    data_preprocessor=dict(
+        type='MultiModalDataPreprocessor',
+        preprocessors=dict(
+            imgs=dict(
+                type='ActionDataPreprocessor',
+                mean=[123.675, 116.28, 103.53],
+                std=[58.395, 57.12, 57.375],
+                format_shape='NCTHW'),
+            flows=dict(
+                type='ActionDataPreprocessor',
+                mean=[128, 128],
+                std=[128, 128],
+                format_shape='NCTHW'))))
+
+data_root = 'data/ucf101/videos'
+flow_root = 'data/ucf101/rawframes'
+ann_file_train = 'data/ucf101/ucf101_train_split_1_videos.txt'
+ann_file_val = 'data/ucf101/ucf101_val_split_1_videos.txt'
+collect = dict(type='PackActionInputs', collect_keys=('imgs', 'flows'))
+train_pipeline = [
+    *_base_.train_decode, _base_.load_flow,
+    dict(type='FlowPipeline', transforms=_base_.train_crop),
+    *_base_.train_crop, collect
+]
+val_pipeline = [
+    *_base_.val_decode, _base_.load_flow,
+    dict(type='FlowPipeline', transforms=_base_.val_crop),
+    *_base_.val_crop, collect
+]
+test_pipeline = [
+    *_base_.test_decode, _base_.load_flow,
+    dict(type='FlowPipeline', transforms=_base_.test_crop),
+    *_base_.test_crop, collect
+]
+# AudioVisualDataset reads video files with optional audio and flow; here
+# no audio step runs, so videos without sound are fine.
+dataset = dict(
+    type='AudioVisualDataset',
+    data_prefix=dict(video=data_root, flow=flow_root))
+train_dataloader = dict(
+    batch_size=16,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type='HeldOutSplitDataset',
+        part='train',
+        fraction=0.08,
+        seed=0,
+        dataset=dict(dataset, ann_file=ann_file_train,
+                     pipeline=train_pipeline)))
+val_dataloader = dict(
+    batch_size=16,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(dataset, ann_file=ann_file_val, pipeline=val_pipeline,
+                 test_mode=True))
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(dataset, ann_file=ann_file_val, pipeline=test_pipeline,
+                 test_mode=True))
+val_evaluator = dict(type='MultiHeadAccMetric')
+test_evaluator = val_evaluator
+custom_hooks = [
+    dict(
+        type='GradientBlendingHook',
+        mode='online',
+        estimator='trajectory',
+        warmup_epochs=10,
+        super_epochs=5,
+        weights='uniform')
+]
