@@ -8,7 +8,10 @@ STAMP := $(VENV)/.installed
 DEMO_DATA ?= data/demo_av
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-data test clean
+COMPARE_DIR ?= work_dirs/compare
+SEEDS ?= 0 1 2
+
+.PHONY: setup demo demo-data test compare clean
 
 setup: $(STAMP)
 
@@ -28,6 +31,12 @@ demo-data: setup
 
 demo: demo-data
 	$(VPY) tools/demo.py --data-root $(DEMO_DATA)
+
+# Every balancing strategy on the demo data over 3 seeds: a markdown table
+# and a bar chart in $(COMPARE_DIR) (about 2 hours on 2 CPU cores; finished
+# runs are kept, so an interrupted call continues).
+compare: demo-data
+	$(VPY) tools/compare_strategies.py --data-root $(DEMO_DATA) --seeds $(SEEDS) --work-dir $(COMPARE_DIR)
 
 test: setup
 	$(VPY) -m pytest tests $(PYTEST_ARGS)

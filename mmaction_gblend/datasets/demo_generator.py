@@ -13,6 +13,12 @@ Training Multi-modal Classification Networks Hard?", CVPR 2020) targets:
   it, while the video changes from frame to frame (pixel noise, a moving
   disk). A naive joint model can fit the training set from audio alone and
   overfit on it.
+* As on Kinetics (audio alone 19.7% top-1, RGB 72.6%), the second modality
+  is the weak one: the defaults give video 78% and audio 39% Bayes
+  accuracy, and fusion 85%. With an audio cue as informative as the video
+  one (an earlier default, p_audio 0.6), fusion's gain (+16 points) swamps
+  the overfitting and naive fusion beats both single modalities; in this
+  regime naive fusion falls below video alone, the paper's finding.
 
 Video: a dim background with Gaussian pixel noise that changes every frame
 and a filled disk that moves at a random velocity and bounces off the
@@ -113,8 +119,8 @@ class DemoDatasetSpec:
     fps: int = 16
     size: int = 64
     sample_rate: int = 16000
-    p_video: float = 0.7
-    p_audio: float = 0.6
+    p_video: float = 0.75
+    p_audio: float = 0.3
     background: int = 40
     pixel_noise_std: float = 10.0
     disk_radius: float = 0.125
@@ -129,7 +135,7 @@ class DemoDatasetSpec:
     am_depth: float = 0.5
     num_fingerprint_tones: int = 3
     fingerprint_freq_range: Tuple[float, float] = (200.0, 6000.0)
-    fingerprint_amp_range: Tuple[float, float] = (0.5, 1.0)
+    fingerprint_amp_range: Tuple[float, float] = (1.0, 2.0)
     fingerprint_exclusion: float = 0.08
     audio_noise_std: float = 0.05
     audio_peak: float = 0.5
