@@ -84,6 +84,19 @@ def load_script(path: str) -> ModuleType:
     return module
 
 
+def make_small_demo_set(root: str,
+                        train_per_class: int = 1,
+                        seed: int = 3) -> str:
+    """A small demo dataset under ``root/data``: ``train_per_class`` training
+    clips and one val and one test clip per class; returns ``root``."""
+    from .datasets.demo_generator import DemoDatasetSpec, make_demo_dataset
+    spec = DemoDatasetSpec(train_per_class=train_per_class, val_per_class=1,
+                           test_per_class=1)
+    make_demo_dataset(osp.join(str(root), 'data'), spec=spec, seed=seed,
+                      workers=2, verbose=False)
+    return root
+
+
 def run_command(args: Sequence[str],
                 cwd: Optional[str] = None,
                 timeout: int = 600,

@@ -4,9 +4,7 @@ import os.path as osp
 import pytest
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
-from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
-                                                     make_demo_dataset)
-from mmaction_gblend.testing import write_test_clip
+from mmaction_gblend.testing import make_small_demo_set, write_test_clip
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -60,12 +58,7 @@ default_hooks = dict(logger=dict(interval=1))
 @pytest.fixture(scope='session')
 def small_demo(tmp_path_factory):
     """The demo dataset with one clip per class and split."""
-    root = tmp_path_factory.mktemp('demo')
-    spec = DemoDatasetSpec(train_per_class=1, val_per_class=1,
-                           test_per_class=1)
-    make_demo_dataset(str(root / 'data'), spec=spec, seed=3, workers=2,
-                      verbose=False)
-    return root
+    return make_small_demo_set(tmp_path_factory.mktemp('demo'))
 
 
 @pytest.fixture

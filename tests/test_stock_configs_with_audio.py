@@ -11,8 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
 from mmaction_gblend.datasets import add_audio_to_pipeline
-from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
-                                                     make_demo_dataset)
+from mmaction_gblend.testing import make_small_demo_set
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STOCK = {
@@ -105,12 +104,8 @@ def test_builders_name_what_is_wrong():
 @pytest.fixture(scope='module')
 def three_per_class(tmp_path_factory):
     """A demo set with 3 training clips per class (some can be held out)."""
-    root = tmp_path_factory.mktemp('demo3')
-    spec = DemoDatasetSpec(train_per_class=3, val_per_class=1,
-                           test_per_class=1)
-    make_demo_dataset(str(root / 'data'), spec=spec, seed=5, workers=2,
-                      verbose=False)
-    return root
+    return make_small_demo_set(tmp_path_factory.mktemp('demo3'),
+                               train_per_class=3, seed=5)
 
 
 def test_gblend_measures_with_the_stock_val_pipeline_plus_audio(

@@ -18,25 +18,11 @@ audio_steps = [
 train_pipeline = [*_base_.train_rgb, *audio_steps, _base_.collect]
 val_pipeline = [*_base_.val_rgb, *audio_steps, _base_.collect]
 dataset = dict(
-    type='AudioVisualDataset',
     data_prefix=dict(video=data_root),
     missing_audio='silence')
 train_dataloader = dict(
-    batch_size=64,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(dataset, ann_file=ann_file_train, pipeline=train_pipeline))
 val_dataloader = dict(
-    batch_size=64,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(dataset, ann_file=ann_file_val, pipeline=val_pipeline,
-                 test_mode=True))
+    dataset=dict(dataset, ann_file=ann_file_val, pipeline=val_pipeline))
 test_dataloader = dict(
-    val_dataloader,
-    dataset=dict(dataset, ann_file=ann_file_test, pipeline=val_pipeline,
-                 test_mode=True))
-val_evaluator = dict(type='MultiHeadAccMetric')
-test_evaluator = val_evaluator
+    dataset=dict(dataset, ann_file=ann_file_test, pipeline=val_pipeline))

@@ -23,3 +23,19 @@ val_rgb = [
     dict(type='FormatShape', input_format='NCHW'),
 ]
 collect = dict(type='PackActionInputs', collect_keys=('imgs', 'audios'))
+# The loaders; each dataset config fills in its files and pipelines.
+train_dataloader = dict(
+    batch_size=64,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type='AudioVisualDataset'))
+val_dataloader = dict(
+    batch_size=64,
+    num_workers=8,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='AudioVisualDataset', test_mode=True))
+test_dataloader = val_dataloader
+val_evaluator = dict(type='MultiHeadAccMetric')
+test_evaluator = val_evaluator
