@@ -9,7 +9,9 @@ on the test split, final blend weights, wall time) and a bar chart.
 Each run is a fresh process of ``tools/train.py`` with ``--seed``, then
 ``tools/test.py`` on its last checkpoint with ``--dump``; the accuracies
 are computed from the dumped scores. A run whose ``result.json`` exists is
-not run again, so an interrupted comparison continues where it stopped.
+not run again, so an interrupted comparison continues where it stopped;
+``--reuse comparison.json`` takes the runs of an earlier comparison (say,
+the one committed under docs/comparison/) and trains only the missing ones.
 """
 import argparse
 import json
@@ -109,8 +111,11 @@ def final_weights(checkpoint: str) -> Dict[str, float]:
     return dict(zip(HEADS + ('fused', ), weights))
 
 
-def run_one(strategy: str, seed: int, args) -> dict:
+def run_one(strategy: str, seed: int, args, reused: Dict[tuple, dict]
+            ) -> dict:
     """Train and test one strategy with one seed (or read its result)."""
+    if (strategy, seed) in reused:
+        return reused[(strategy, seed)]
     work = osp.join(args.work_dir, strategy, f'seed{seed}')
     result_file = osp.join(work, 'result.json')
     if osp.exists(result_file):
@@ -233,17 +238,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/compare')
     parser.add_argument('--epochs', type=int, default=None,
                         help='shorter schedule (for trying the tool)')
+    parser.add_argument('--reuse', default=None,
+                        help="an earlier run's comparison.json: its runs "
+                        'are taken as they are, the missing ones trained')
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    reused = {}
+    if args.reuse:
+        with open(args.reuse) as f:
+            reused = {(r['strategy'], r['seed']): r for r in json.load(f)}
     results = []
     # seed by seed, so an interrupted comparison has every strategy once
     for seed in args.seeds:
         for strategy in args.strategies:
             print(f'{strategy}, seed {seed} ...', flush=True)
-            results.append(run_one(strategy, seed, args))
+            results.append(run_one(strategy, seed, args, reused))
             acc = results[-1]['accuracy']['prediction']
             print(f'  top-1 {100 * acc:.1f} in '
                   f"{results[-1]['wall_s'] / 60:.1f} min", flush=True)

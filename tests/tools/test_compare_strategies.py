@@ -41,6 +41,13 @@ def test_two_strategies(compare, small_demo, tmp_path, capsys):
     capsys.readouterr()
     compare.main(argv)
     assert json.load(open(osp.join(work, 'comparison.json'))) == results
+    # so does a new work dir given the first one's results
+    other = str(tmp_path / 'other')
+    saved = str(tmp_path / 'saved.json')
+    json.dump(results, open(saved, 'w'))
+    compare.main(argv[:-1] + [other, '--reuse', saved])
+    assert json.load(open(osp.join(other, 'comparison.json'))) == results
+    assert not osp.exists(osp.join(other, 'rgb-only'))
 
 
 def test_summary_statistics(compare):
