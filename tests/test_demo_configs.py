@@ -5,6 +5,7 @@ them at a small demo dataset and shortens the schedule.
 """
 import os
 import os.path as osp
+import pickle
 import sys
 
 import pytest
@@ -19,16 +20,16 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = {
     'rgb-only_r3d18_demo-av': ['rgb'],
     'audio-only_r18_demo-av': ['audio'],
-    'naive-fusion_r3d18-rgb_r18-audio_demo-av': ['rgb', 'audio', 'fused'],
-    'aux-heads_r3d18-rgb_r18-audio_demo-av': ['rgb', 'audio', 'fused'],
-    'ogm-ge_r3d18-rgb_r18-audio_demo-av': ['rgb', 'audio', 'fused'],
+    'naive-fusion_r3d18-rgb_r18-audio_demo-av': ['audio', 'rgb', 'fused'],
+    'aux-heads_r3d18-rgb_r18-audio_demo-av': ['audio', 'rgb', 'fused'],
+    'ogm-ge_r3d18-rgb_r18-audio_demo-av': ['audio', 'rgb', 'fused'],
 }
 # On-the-fly modulation configs: what their epoch summary must show.
 MODULATION = {
-    'ogm-ge_r3d18-rgb_r18-audio_demo-av': ('ogm_k rgb', []),
+    'ogm-ge_r3d18-rgb_r18-audio_demo-av': ('ogm_k audio', []),
     # the demo's 2-epoch warm-up moved to 0 so the 1-epoch run drops
     'opm_r3d18-rgb_r18-audio_demo-av':
-    ('opm_q rgb', ['--cfg-options', 'model.opm.start_epoch=0']),
+    ('opm_q audio', ['--cfg-options', 'model.opm.start_epoch=0']),
 }
 
 
@@ -64,6 +65,18 @@ def test_naive_fusion_trains_tests_and_infers(small_demo, demo_config):
     assert 'Epoch(test) [2/2]' in out
     for key in ('acc/top1', 'acc/rgb_top1', 'acc/audio_top1'):
         assert f'{key}:' in out
+    # the copy of the config the Runner wrote (keys sorted) gives the same
+    # model: the same scores on the test split
+    dumped = osp.join(work, osp.basename(config))
+    scores = []
+    for cfg in (config, dumped):
+        dump = osp.join(work, f'scores{len(scores)}.pkl')
+        run(['tools/test.py', cfg, checkpoint, '--work-dir', work, '--dump',
+             dump])
+        with open(dump, 'rb') as f:
+            scores.append(torch.stack([s['pred_score']
+                                       for s in pickle.load(f)]))
+    torch.testing.assert_close(scores[0], scores[1])
 
     clip = osp.join(small_demo, 'data', 'test', sorted(
         os.listdir(small_demo / 'data' / 'test'))[0])
@@ -85,7 +98,7 @@ def test_modulation_configs_train_and_test(small_demo, demo_config, name):
     assert 'On-the-fly modulation:' in out
     summary = [line for line in out.splitlines()
                if 'Modulation, epoch 1:' in line]
-    assert summary and logged in summary[0] and 'score rgb' in summary[0]
+    assert summary and logged in summary[0] and 'score audio' in summary[0]
     assert osp.exists(osp.join(work, 'modulation_history.jsonl'))
     out = run(['tools/test.py', config, osp.join(work, 'epoch_1.pth'),
                '--work-dir', work])

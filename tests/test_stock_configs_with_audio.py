@@ -40,7 +40,7 @@ def test_stock_config_with_audio_builds_and_trains_a_step(name, small_demo):
     assert type(model.backbones['rgb']).__name__ == backbone
     assert model.input_formats == dict(rgb=fmt, audio='NCTF')
     assert model.num_classes == 400 and model.head_names == [
-        'rgb', 'audio', 'fused']
+        'audio', 'rgb', 'fused']
     split = cfg.train_dataloader.dataset
     assert split.type == 'HeldOutSplitDataset' and split.fraction == 0.08
     assert cfg.custom_hooks[0].type == 'GradientBlendingHook'

@@ -100,15 +100,18 @@ def accuracies(dump: str) -> Dict[str, float]:
     return result
 
 
-def final_weights(checkpoint: str) -> Dict[str, float]:
+def final_weights(checkpoint: str, config: str) -> Dict[str, float]:
     """The recognizer's blend weights in a checkpoint, by head."""
+    from mmengine.config import Config
+
     from mmaction_gblend.checkpoint import load_checkpoint_file
-    state = load_checkpoint_file(checkpoint)['state_dict']
-    weights = state['blend_weights'].tolist()
+    weights = load_checkpoint_file(checkpoint)['state_dict'][
+        'blend_weights'].tolist()
     if len(weights) == 1:  # a uni-modal model
         return {}
-    # the demo models' heads: the modalities in config order, then fused
-    return dict(zip(HEADS + ('fused', ), weights))
+    # MultiHeadRecognizer's order: the modalities by name, then fused
+    heads = sorted(Config.fromfile(config).model.branches) + ['fused']
+    return dict(zip(heads, weights))
 
 
 def run_one(strategy: str, seed: int, args, reused: Dict[tuple, dict]
@@ -124,7 +127,9 @@ def run_one(strategy: str, seed: int, args, reused: Dict[tuple, dict]
     os.makedirs(work, exist_ok=True)
     config = override_config(
         osp.join(REPO, 'configs', 'demo', STRATEGIES[strategy] + '.py'),
-        args.data_root, args.epochs, osp.join(work, 'config.py'))
+        # beside the work dir: the Runner writes its own copy of the
+        # config into it
+        args.data_root, args.epochs, work + '.py')
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     start = time.time()
     with open(osp.join(work, 'train.log'), 'w') as log:
@@ -143,7 +148,7 @@ def run_one(strategy: str, seed: int, args, reused: Dict[tuple, dict]
                        env=env, check=True)
     result = dict(strategy=strategy, seed=seed, wall_s=wall,
                   accuracy=accuracies(dump),
-                  weights=final_weights(checkpoint))
+                  weights=final_weights(checkpoint, config))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
     return result
@@ -196,7 +201,8 @@ def markdown_table(rows: List[dict]) -> str:
         '|---|---|---|---|---|---|---|'
     ]
     for row in rows:
-        weights = ', '.join(f'{v:.2f}' for v in row['weights'].values()) \
+        weights = ', '.join(f"{row['weights'][h]:.2f}"
+                            for h in HEADS + ('fused', )) \
             if row['weights'] else '–'
         lines.append(
             f"| {row['strategy']} | {_pct(row['prediction'])} | "

@@ -41,14 +41,14 @@ def make_wrapper(model, cls=OGMGEOptimWrapper, lr=0.1, **kwargs):
     return wrapper
 
 
-def grads_after_backward(model, wrapper, scores=(30.0, 10.0)):
+def grads_after_backward(model, wrapper, scores=dict(rgb=30.0, audio=10.0)):
     """Backward a real loss, then give the model known scores (rgb ahead:
     ratio 3), as the forward pass of a training step would."""
     model.zero_grad()
     inputs, samples = toy_batch()
     losses = model.loss(inputs, samples)
     wrapper.backward(sum(v for k, v in losses.items() if 'loss' in k))
-    model._score_sums = torch.tensor(scores)
+    model._score_sums = torch.tensor([scores[m] for m in model.modalities])
     return {n: p.grad.clone() for n, p in model.named_parameters()
             if p.grad is not None}
 
@@ -76,8 +76,10 @@ def test_only_the_leading_encoder_is_scaled():
         assert torch.allclose(after[name], before[name] * k), name
     for name in groups['audio'] | groups['rest']:
         assert torch.equal(after[name], before[name]), name
-    assert wrapper.last['coefficients'].tolist() == pytest.approx([k, 1.0])
-    assert wrapper.last['ratios'].tolist() == pytest.approx([3.0, 1 / 3])
+    named = dict(zip(model.modalities, wrapper.last['coefficients'].tolist()))
+    assert named == pytest.approx(dict(rgb=k, audio=1.0))
+    ratios = dict(zip(model.modalities, wrapper.last['ratios'].tolist()))
+    assert ratios == pytest.approx(dict(rgb=3.0, audio=1 / 3))
 
 
 def test_ge_noise_reaches_both_encoders_and_never_the_heads():

@@ -60,8 +60,8 @@ def test_ogm_ge_and_opm_train_and_log_every_epoch(tmp_path):
             assert all(0 <= v <= 1 for v in e['opm_dropped'].values())
     log = read_log(tmp_path)
     assert 'On-the-fly modulation: OGM-GE (alpha 0.8' in log
-    assert 'Modulation, epoch 1: score rgb' in log and 'ogm_k rgb' in log
-    assert 'Modulation, epoch 3: score' in log and 'opm_q rgb' in log
+    assert 'Modulation, epoch 1: score audio' in log and 'ogm_k audio' in log
+    assert 'Modulation, epoch 3: score' in log and 'opm_q audio' in log
     # per-step values sit beside the losses in the training log lines
     train_lines = [line for line in log.splitlines()
                    if 'Epoch(train)' in line]

@@ -70,8 +70,10 @@ def test_linear_split_adds_up_to_the_fused_logits(fusion):
     other = dict(maps, audio=torch.randn_like(maps['audio']))
     again = modality_logits('linear_split', model.modalities, other,
                             model.fusion, model.heads, model.heads['fused'])
-    assert torch.equal(again[0], parts[0])
-    assert not torch.allclose(again[1], parts[1])
+    rgb, audio = model.modalities.index('rgb'), model.modalities.index(
+        'audio')
+    assert torch.equal(again[rgb], parts[rgb])
+    assert not torch.allclose(again[audio], parts[audio])
 
 
 def test_linear_split_shares_the_bias_equally():
@@ -176,7 +178,7 @@ def test_training_loss_scores_every_process_batch_once():
 def test_modality_parameters_are_the_encoders_only():
     model = build(dict(type='SumFusion'))
     groups = model.modality_parameters()
-    assert list(groups) == ['rgb', 'audio']
+    assert list(groups) == ['audio', 'rgb']
     for m, params in groups.items():
         assert {id(p) for p in params} == {
             id(p) for p in model.backbones[m].parameters()}
@@ -200,6 +202,11 @@ def test_modality_parameters_are_the_encoders_only():
 # ---- OPM -------------------------------------------------------------------
 
 
+def by_name(model, **values):
+    """A per-modality tensor in the model's order, from values by name."""
+    return torch.tensor([values[m] for m in model.modalities])
+
+
 def opm_model(**opm):
     model = build(dict(type='ConcatFusion', num_layers=0),
                   opm=dict(dict(start_epoch=0), **opm))
@@ -211,30 +218,30 @@ def test_opm_drops_the_leading_modality_at_its_rate():
     model = opm_model(p_exe=1.0)
     model.train()
     maps = {m: torch.randn(20_000, 8) + 3 for m in model.modalities}
-    ratios = torch.tensor([2.0, 0.5])
-    out = model.opm(maps, ratios)
-    q = model.opm.last['probabilities']
-    assert q[1] == 0 and q[0] > 0.5
+    out = model.opm(maps, by_name(model, rgb=2.0, audio=0.5))
+    q = dict(zip(model.modalities, model.opm.last['probabilities'].tolist()))
+    assert q['audio'] == 0 and q['rgb'] > 0.5
     dropped = (out['rgb'] == 0).all(dim=1).float().mean().item()
-    assert dropped == pytest.approx(q[0].item(), abs=0.015)
+    assert dropped == pytest.approx(q['rgb'], abs=0.015)
     assert not (out['audio'] == 0).all(dim=1).any()
     assert model.opm.last['dropped'].tolist() == pytest.approx(
-        [dropped * 20_000, 0])
+        by_name(model, rgb=dropped * 20_000, audio=0).tolist())
 
 
 def test_opm_rescales_kept_features_by_one_over_one_minus_theta():
     model = opm_model(p_exe=1.0)
     maps = {m: torch.randn(50, 8) for m in model.modalities}
-    out = model.opm(maps, torch.tensor([3.0, 1 / 3]))
-    q = model.opm.last['probabilities']
-    theta = q[0].item() * 8 / 16  # both modalities have 8 channels
+    ratios = by_name(model, rgb=3.0, audio=1 / 3)
+    out = model.opm(maps, ratios)
+    q_rgb = model.opm.last['probabilities'].max().item()
+    theta = q_rgb * 8 / 16  # both modalities have 8 channels
     kept = ~(out['rgb'] == 0).all(dim=1)
     assert torch.allclose(out['rgb'][kept], maps['rgb'][kept] / (1 - theta))
     assert torch.allclose(out['audio'], maps['audio'] / (1 - theta))
     # the gradient carries the same factor
     x = {m: v.clone().requires_grad_() for m, v in maps.items()}
-    model.opm(x, torch.tensor([3.0, 1 / 3]))['audio'].sum().backward()
-    factor = 1 / (1 - model.opm.last['probabilities'][0].item() / 2)
+    model.opm(x, ratios)['audio'].sum().backward()
+    factor = 1 / (1 - model.opm.last['probabilities'].max().item() / 2)
     assert torch.allclose(x['audio'].grad, torch.full((50, 8), factor))
 
 

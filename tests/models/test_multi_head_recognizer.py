@@ -63,7 +63,7 @@ def test_monitor_keys_are_not_optimised():
     losses = model(**model.data_preprocessor(batch(), True), mode='loss')
     _, log_vars = model.parse_losses(losses)
     optimised = [k for k in losses if 'loss' in k]
-    assert optimised == ['loss_rgb', 'loss_audio', 'loss_fused']
+    assert optimised == ['loss_audio', 'loss_rgb', 'loss_fused']
     assert log_vars['loss'].item() == pytest.approx(
         sum(losses[k].item() for k in optimised), rel=1e-5)
 
@@ -107,11 +107,30 @@ def test_predict_gives_fused_pred_score_and_head_scores():
     with torch.no_grad():
         logits = model(**data, mode='tensor')
         pred = model(**data, mode='predict')[0]
-    assert list(logits) == ['rgb', 'audio', 'fused']
+    assert list(logits) == ['audio', 'rgb', 'fused']  # by name, fused last
     torch.testing.assert_close(pred.pred_score,
                                logits['fused'].softmax(1)[0])
     torch.testing.assert_close(pred.head_scores['rgb'],
                                logits['rgb'].softmax(1)[0])
+
+
+def test_the_order_of_branches_in_the_config_does_not_matter():
+    """mmengine writes a run's config back with its keys sorted; a model
+    built from that copy must be the one that was trained."""
+    ordered = MODELS.build(model_cfg(
+        blend_weights=dict(rgb=0.2, audio=0.3, fused=0.5))).eval()
+    swapped = MODELS.build(model_cfg(
+        branches=dict(audio=copy.deepcopy(AUDIO), rgb=copy.deepcopy(RGB)),
+        blend_weights=dict(fused=0.5, audio=0.3, rgb=0.2))).eval()
+    swapped.load_state_dict(ordered.state_dict())
+    assert ordered.modalities == swapped.modalities == ['audio', 'rgb']
+    assert ordered.get_blend_weights() == swapped.get_blend_weights()
+    data = ordered.data_preprocessor(batch(n=2), False)
+    with torch.no_grad():
+        a = ordered(**data, mode='tensor')
+        b = swapped(**data, mode='tensor')
+    for head in a:
+        torch.testing.assert_close(a[head], b[head])
 
 
 def test_unequal_view_counts_average_features():

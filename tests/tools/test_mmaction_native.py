@@ -20,7 +20,7 @@ def test_mmaction_train_and_test_scripts(demo_config, tmp_path):
     out = run_command([sys.executable, osp.join(TOOLS, 'train.py'), config,
                        '--work-dir', work], cwd=str(tmp_path))
     assert 'Epoch(train) [1][2/2]' in out
-    assert 'Modulation, epoch 1: score rgb' in out and 'ogm_k rgb' in out
+    assert 'Modulation, epoch 1: score audio' in out and 'ogm_k audio' in out
     out = run_command([sys.executable, osp.join(TOOLS, 'test.py'), config,
                        osp.join(work, 'epoch_1.pth'), '--work-dir', work],
                       cwd=str(tmp_path))

@@ -68,7 +68,10 @@ class MultiHeadRecognizer(BaseModel):
 
     Args:
         branches: ``{modality: dict(backbone=..., feat_dim=..., input_key=...,
-            input_format=..., init_from=...)}``. ``input_key`` is the key of
+            input_format=..., init_from=...)}``. Modalities are ordered by
+            name whatever the dict's order (``modalities``, the fused
+            concatenation, ``blend_weights``: sorted names, then
+            ``'fused'``). ``input_key`` is the key of
             the batch's inputs (the pipeline's ``collect_keys``); it defaults
             to the modality name. ``input_format`` says how views fold into
             the batch: ``'NCTHW'`` (3D video) and ``'NCTF'`` (audio) take
@@ -122,7 +125,11 @@ class MultiHeadRecognizer(BaseModel):
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not branches:
             raise ValueError('MultiHeadRecognizer.branches is empty')
-        self.modalities = list(branches)
+        # By name, not by the config's dict order: mmengine writes configs
+        # back (work_dir/<config>.py) with their keys sorted, and a model
+        # built from that copy must be the same model (same concatenation
+        # order in the fusion, same order of blend_weights).
+        self.modalities = sorted(branches)
         for name in self.modalities:
             if not name.isidentifier() or 'loss' in name or name == FUSED:
                 raise ValueError(
@@ -144,8 +151,8 @@ class MultiHeadRecognizer(BaseModel):
             name: cfg.get('input_key', name)
             for name, cfg in branches.items()
         })
-        for name, cfg in branches.items():
-            self._build_branch(name, dict(cfg))
+        for name in self.modalities:
+            self._build_branch(name, dict(branches[name]))
 
         head = dict(head or dict(type='ClassifierHead'))
         head.setdefault('type', 'ClassifierHead')
