@@ -56,7 +56,10 @@ class BaseFusion(BaseModule):
 
     Args:
         in_channels: Channels of each modality's feature map, e.g.
-            ``dict(rgb=2048, audio=512)``. Its order is the config order.
+            ``dict(rgb=2048, audio=512)``. Its order is the config order;
+            ``MultiHeadRecognizer`` passes the modalities sorted by name, so
+            a config whose keys were re-ordered (mmengine's dump sorts
+            them) builds the same model.
         init_cfg: mmengine initialisation config.
 
     Raises:
