@@ -1,7 +1,10 @@
 """Helpers for tests: small real media files with known content, the
 repository's scripts as modules, and multi-process runs."""
 import importlib.util
+import os
 import os.path as osp
+import subprocess
+import sys
 from types import ModuleType
 from typing import Optional, Sequence
 
@@ -106,8 +109,6 @@ def run_command(args: Sequence[str],
     Returns:
         Its standard output and error.
     """
-    import os
-    import subprocess
     full_env = dict(os.environ, PYTHONUNBUFFERED='1', **(env or {}))
     proc = subprocess.run(list(args), cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
@@ -129,7 +130,6 @@ def run_torchrun(script: str,
     Returns:
         Its standard output and error.
     """
-    import sys
     return run_command(
         [sys.executable, '-m', 'torch.distributed.run',
          f'--nproc_per_node={nproc}', f'--master_port={port}', script] +

@@ -78,10 +78,9 @@ class OnTheFlyModulationHook(Hook):
                 'OnTheFlyModulationHook: nothing to modulate: set '
                 "optim_wrapper.type='OGMGEOptimWrapper' (OGM-GE) and/or "
                 'model.opm (OPM), or remove the hook')
-        if self.ogm is not None:
-            self.ogm.bind(model, seed=runner.seed)
         parts = []
         if self.ogm is not None:
+            self.ogm.bind(model, seed=runner.seed)
             parts.append(
                 f'OGM{"-GE" if self.ogm.ge_noise else ""} (alpha '
                 f'{self.ogm.alpha}, {self.ogm.coefficient} k, epochs '
