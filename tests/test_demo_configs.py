@@ -23,6 +23,7 @@ CONFIGS = {
     'naive-fusion_r3d18-rgb_r18-audio_demo-av': ['audio', 'rgb', 'fused'],
     'aux-heads_r3d18-rgb_r18-audio_demo-av': ['audio', 'rgb', 'fused'],
     'ogm-ge_r3d18-rgb_r18-audio_demo-av': ['audio', 'rgb', 'fused'],
+    'paper-weights_r3d18-rgb_r18-audio_demo-av': ['audio', 'rgb', 'fused'],
 }
 # On-the-fly modulation configs: what their epoch summary must show.
 MODULATION = {
@@ -45,6 +46,14 @@ def test_config_builds_and_runs_a_real_batch(demo_config, name, heads):
     assert [k for k in losses if k.startswith('loss_')] == \
         [f'loss_{h}' for h in heads]
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_paper_weights_config_has_the_papers_kinetics_weights(demo_config):
+    cfg = Config.fromfile(
+        demo_config('paper-weights_r3d18-rgb_r18-audio_demo-av'))
+    weights = MODELS.build(cfg.model).get_blend_weights()
+    assert weights == pytest.approx(dict(rgb=0.63, audio=0.014,
+                                         fused=0.356))
 
 
 def run(args):

@@ -37,6 +37,8 @@ STRATEGIES = OrderedDict([
     ('gblend-online', 'gblend-online_r3d18-rgb_r18-audio_demo-av'),
     ('ogm-ge', 'ogm-ge_r3d18-rgb_r18-audio_demo-av'),
     ('opm', 'opm_r3d18-rgb_r18-audio_demo-av'),
+    # not an estimator: the paper's Kinetics weights, fixed (a yardstick)
+    ('paper-weights', 'paper-weights_r3d18-rgb_r18-audio_demo-av'),
 ])
 HEADS = ('rgb', 'audio')
 
@@ -166,6 +168,17 @@ def mean_std(values: Sequence[float]) -> Optional[tuple]:
     return mean, math.sqrt(var)
 
 
+def median(values: Sequence[float]) -> Optional[float]:
+    """The median (``None`` for no value): robust to a run that shared the
+    cores with another job."""
+    values = sorted(values)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] +
+                                                values[mid]) / 2
+
+
 def summarise(results: List[dict]) -> List[dict]:
     """One row per strategy, in the order of :data:`STRATEGIES`."""
     rows = []
@@ -176,7 +189,8 @@ def summarise(results: List[dict]) -> List[dict]:
         row = dict(strategy=strategy, seeds=len(runs),
                    prediction=mean_std([r['accuracy']['prediction']
                                         for r in runs]),
-                   wall_min=mean_std([r['wall_s'] / 60 for r in runs]))
+                   wall_min=median([r['wall_s'] / 60 for r in runs
+                                    if r['wall_s'] is not None]))
         for head in HEADS:
             row[head] = mean_std([r['accuracy'].get(head) for r in runs])
         weights = [r['weights'] for r in runs if r['weights']]
@@ -194,10 +208,14 @@ def _pct(value: Optional[tuple]) -> str:
     return f'{100 * value[0]:.1f} ± {100 * value[1]:.1f}'
 
 
+def _minutes(value: Optional[float]) -> str:
+    return '–' if value is None else f'{value:.1f}'
+
+
 def markdown_table(rows: List[dict]) -> str:
     lines = [
         '| strategy | prediction top-1 | RGB head | audio head | final '
-        'weights (rgb, audio, fused) | wall time (min) | seeds |',
+        'weights (rgb, audio, fused) | wall time (min, median) | seeds |',
         '|---|---|---|---|---|---|---|'
     ]
     for row in rows:
@@ -207,7 +225,7 @@ def markdown_table(rows: List[dict]) -> str:
         lines.append(
             f"| {row['strategy']} | {_pct(row['prediction'])} | "
             f"{_pct(row['rgb'])} | {_pct(row['audio'])} | {weights} | "
-            f"{row['wall_min'][0]:.1f} | {row['seeds']} |")
+            f"{_minutes(row['wall_min'])} | {row['seeds']} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -263,8 +281,10 @@ def main(argv=None) -> None:
             print(f'{strategy}, seed {seed} ...', flush=True)
             results.append(run_one(strategy, seed, args, reused))
             acc = results[-1]['accuracy']['prediction']
-            print(f'  top-1 {100 * acc:.1f} in '
-                  f"{results[-1]['wall_s'] / 60:.1f} min", flush=True)
+            wall = results[-1]['wall_s']
+            print(f'  top-1 {100 * acc:.1f}' +
+                  (f' in {wall / 60:.1f} min' if wall is not None else ''),
+                  flush=True)
     rows = summarise(results)
     table = markdown_table(rows)
     os.makedirs(args.work_dir, exist_ok=True)

@@ -71,7 +71,10 @@ class DemoDatasetSpec:
         num_classes: Number of classes ``K``.
         train_per_class: Clips per class in the train split.
         val_per_class: Clips per class in the val split.
-        test_per_class: Clips per class in the test split.
+        test_per_class: Clips per class in the test split. 128 (1024
+            clips) puts the standard error of a top-1 near 80% at about
+            1.3 points; with 128 clips it was 3.7, more than the
+            differences between the strategies the comparison measures.
         duration: Clip length in seconds.
         fps: Video frame rate.
         size: Frame height and width in pixels, a multiple of 32 (decord
@@ -114,7 +117,7 @@ class DemoDatasetSpec:
     num_classes: int = 8
     train_per_class: int = 64
     val_per_class: int = 16
-    test_per_class: int = 16
+    test_per_class: int = 128
     duration: float = 2.0
     fps: int = 16
     size: int = 64

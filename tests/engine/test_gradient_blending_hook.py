@@ -295,3 +295,31 @@ def test_tensorboard_scalars(tmp_path):
     history = gblend_hook(runner).history
     assert weights[-1].value == pytest.approx(
         history[-1]['weights']['audio'], abs=1e-6)
+
+
+@pytest.mark.parametrize('min_weight', [0.0, 0.05])
+def test_a_zero_weight_on_the_prediction_head_is_warned(tmp_path,
+                                                        min_weight):
+    # the fused head's held-out loss rose (G < 0): with no minimum weight
+    # it gets 0 and would never be trained; the log says so, naming it
+    from mmaction_gblend.engine.blend_schedule import Estimate
+    cfg = toy.toy_config(str(tmp_path), max_epochs=1,
+                         gblend=dict(HOOK, min_weight=min_weight))
+    cfg['experiment_name'] = f'zero_weight_{min_weight}'
+    runner = Runner.from_cfg(Config(cfg))
+    hook = gblend_hook(runner)
+    before = dict(rgb=(2.0, 2.0, 0.0), audio=(2.0, 2.0, 0.0),
+                  fused=(2.0, 2.0, 0.0))
+    after = dict(rgb=(1.0, 1.5, 0.0), audio=(1.2, 1.6, 0.0),
+                 fused=(2.2, 2.6, 0.0))
+    hook._apply(runner, Estimate(0, 1), before, after)
+    weights = runner.model.get_blend_weights()
+    with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
+        log = f.read()
+    if min_weight == 0:
+        assert weights['fused'] == 0
+        assert "G-Blend gave weight 0 to ['fused']" in log
+        assert 'the fused head is the prediction' in log
+    else:
+        assert weights['fused'] == pytest.approx(min_weight)
+        assert 'gave weight 0' not in log

@@ -60,9 +60,25 @@ def test_summary_statistics(compare):
     row, = compare.summarise(results)
     assert row['prediction'][0] == pytest.approx(0.8)
     assert row['prediction'][1] == pytest.approx(0.1)  # sample std
-    assert row['wall_min'][0] == pytest.approx(2.0)
+    assert row['wall_min'] == pytest.approx(2.0)  # median of 1, 2, 3
     assert row['weights'] == pytest.approx(dict(rgb=0.6, audio=0.1,
                                                 fused=0.3))
     line = compare.markdown_table([row]).splitlines()[2]
-    assert '| 80.0 ± 10.0 | 50.0 ± 0.0 | 25.0 ± 0.0 | 0.60, 0.10, 0.30 |' \
-        in line
+    assert '| 80.0 ± 10.0 | 50.0 ± 0.0 | 25.0 ± 0.0 | 0.60, 0.10, 0.30 | ' \
+        '2.0 | 3 |' in line
+
+
+def test_wall_time_is_a_median_of_the_measured_runs(compare):
+    # a run that shared the cores (here 30 min) does not move the median;
+    # a run without a clean measurement (None) is left out
+    results = [
+        dict(strategy='naive-fusion', seed=s, wall_s=w,
+             accuracy=dict(prediction=0.7), weights={})
+        for s, w in enumerate((240.0, 1800.0, 180.0, None))
+    ]
+    row, = compare.summarise(results)
+    assert row['wall_min'] == pytest.approx(4.0)
+    assert row['seeds'] == 4
+    row, = compare.summarise([dict(results[3])])
+    assert row['wall_min'] is None
+    assert '| – | 1 |' in compare.markdown_table([row])

@@ -342,6 +342,17 @@ class GradientBlendingHook(Hook):
         if estimate.fallback:
             lines.append(f'  no head generalised: {estimate.fallback} weights')
         runner.logger.info('\n'.join(lines))
+        untrained = [h for h, w in estimate.weights.items() if w == 0]
+        if untrained:
+            # A zero weight stops that head's training until the next
+            # estimate; for the fused head the test prediction stays
+            # untrained (seen on the demo: 6 % top-1, below chance).
+            runner.logger.warning(
+                f'G-Blend gave weight 0 to {untrained}: '
+                + ('the fused head is the prediction, and it will not be '
+                   'trained; ' if 'fused' in untrained else '')
+                + 'set GradientBlendingHook.min_weight > 0 to keep every '
+                'head training')
         append_history(self._history_path(runner), entry)
 
     def _history_path(self, runner: Runner) -> str:
