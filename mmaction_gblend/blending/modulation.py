@@ -138,12 +138,26 @@ def modulate_gradients_(grads: Sequence[torch.Tensor],
         generator: Generator of the noise; the same seed on every process
             gives the same noise everywhere, as data parallelism needs.
     """
+    grads = list(grads)
+    if not grads:
+        return
+    if len({(g.device, g.dtype) for g in grads}) > 1:  # mixed: one by one
+        for g in grads:
+            modulate_gradients_([g], coefficient, noise, generator)
+        return
+    # Batched (foreach) kernels and one draw of the noise for all tensors:
+    # a backbone has ~100 gradient tensors, and per-tensor kernels cost more
+    # than the arithmetic (benchmarks/strategy_overhead.py).
     stds = [g.std(correction=0) for g in grads] if noise else []
-    for g in grads:
-        g.mul_(coefficient)
-    for g, std in zip(grads, stds):
-        g.add_(torch.randn(g.shape, generator=generator, device=g.device,
-                           dtype=g.dtype) * std)
+    torch._foreach_mul_(grads, coefficient)
+    if not noise:
+        return
+    sizes = [g.numel() for g in grads]
+    draw = torch.randn(sum(sizes), generator=generator,
+                       device=grads[0].device, dtype=grads[0].dtype)
+    chunks = [c.view_as(g) for c, g in zip(draw.split(sizes), grads)]
+    torch._foreach_mul_(chunks, stds)
+    torch._foreach_add_(grads, chunks)
 
 
 def opm_drop_probabilities(ratios: torch.Tensor,
