@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 COMPARE_DIR ?= work_dirs/compare
 SEEDS ?= 0 1 2
 
-.PHONY: setup demo demo-data test compare clean
+.PHONY: setup demo demo-data test compare bench clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ demo: demo-data
 # runs are kept, so an interrupted call continues).
 compare: demo-data
 	$(VPY) tools/compare_strategies.py --data-root $(DEMO_DATA) --seeds $(SEEDS) --work-dir $(COMPARE_DIR)
+
+# Speed and memory of each strategy, as ratios measured side by side:
+# benchmarks/RESULTS.md (run it on a quiet machine; see benchmarks/README.md).
+bench: setup
+	$(VPY) benchmarks/run_all.py
 
 test: setup
 	$(VPY) -m pytest tests $(PYTEST_ARGS)

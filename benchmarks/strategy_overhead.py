@@ -1,0 +1,265 @@
+"""Cost of each balancing strategy against naive fusion.
+
+Two measurements, each against naive late fusion of the same demo model:
+
+* **per step** (in this process): ``model.train_step`` on one synthetic
+  batch of the demo pipeline's shapes, with OGM-GE (``OGMGEOptimWrapper``
+  bound by ``OnTheFlyModulationHook``, whose ``after_train_iter`` runs
+  after every step) and with OPM (``model.opm`` driven by the same hook),
+  both modulating every step; targets <= 1.03;
+* **per epoch** (real mmengine Runners in fresh processes, on a generated
+  demo dataset): the wall time of a whole training with online G-Blend,
+  trajectory estimator (target <= 1.10) and shadow estimator at the hook's
+  default ``shadow_fraction`` (target <= 1.5), divided by the epochs.
+
+Configurations alternate (A B C, B C A, ...); each figure is the median of
+the per-repetition ratios, with their range. Peak memory is measured per
+configuration in a fresh process.
+
+    python benchmarks/strategy_overhead.py --out strategy_overhead.json
+"""
+import os.path as osp
+import types
+from typing import Callable, Dict, List
+
+from _common import (add_step_options, add_table, add_training_run_options,
+                     base_parser, current_rss_mib, emit_result, interleave,
+                     median_time, new_result, parse_common, peak_memory,
+                     ratio_figure, run_child, say, summary, write_result)
+from _train_worker import launch, warm_up
+from _workload import (build_trainable, ensure_demo_data, init_scope,
+                       load_config, sample_shapes, synthetic_batch,
+                       train_step_fn, warm_file_cache)
+
+STEP_CONFIGS = ('naive', 'ogm-ge', 'opm')
+EPOCH_CONFIGS = ('naive', 'gblend-trajectory', 'gblend-shadow')
+STEP_TARGET = 1.03
+EPOCH_TARGETS = {'gblend-trajectory': 1.10, 'gblend-shadow': 1.5}
+FULL = dict(batch_size=16, warmup=3, steps=10, train_per_class=20,
+            super_epoch=4, super_epochs=2, num_workers=None, epoch_batch=None)
+QUICK = dict(batch_size=4, warmup=1, steps=2, train_per_class=2,
+             super_epoch=1, super_epochs=2, num_workers=0, epoch_batch=4)
+
+
+def parse_args(argv=None):
+    parser = base_parser(__doc__.splitlines()[0], repeats=5)
+    parser.add_argument('--parts', nargs='+', default=['steps', 'epochs'],
+                        choices=['steps', 'epochs'],
+                        help='what to measure (default: both)')
+    add_step_options(parser)
+    add_training_run_options(parser)
+    parser.add_argument('--epoch-batch', type=int,
+                        help="batch of the epoch-level runs (default: the "
+                        "config's, 16)")
+    parser.add_argument('--probe', choices=STEP_CONFIGS,
+                        help='(internal) peak memory of one configuration')
+    return parse_common(parser, argv, FULL, QUICK)
+
+
+# per step --------------------------------------------------------------------
+
+
+def _stub_runner(model, wrapper, work_dir: str):
+    """What OnTheFlyModulationHook reads from a Runner, without one."""
+    from mmengine.logging import MessageHub, MMLogger
+    name = 'bench-strategy'
+    logger = MMLogger.get_instance(name) \
+        if MMLogger.check_instance_created(name) \
+        else MMLogger.get_instance(name, log_level='WARNING')
+    return types.SimpleNamespace(
+        model=model, optim_wrapper=wrapper, seed=0, epoch=0, iter=0,
+        work_dir=work_dir, logger=logger,
+        message_hub=MessageHub.get_instance(name))
+
+
+def _step_config(name: str):
+    """The model and optim wrapper configs of a per-step configuration,
+    modulating from the first step (epoch 0)."""
+    cfg = load_config({'naive': 'naive', 'ogm-ge': 'ogm',
+                       'opm': 'opm'}[name])
+    if name == 'ogm-ge':
+        cfg.optim_wrapper.update(start_epoch=0, end_epoch=None)
+    if name == 'opm':
+        cfg.model.opm.update(start_epoch=0, end_epoch=None)
+    return cfg
+
+
+def build_step(name: str, batch_size: int, work_dir: str) -> Callable:
+    """One training step of a configuration, with the hook where the
+    strategy needs it."""
+    from mmaction_gblend.engine.hooks import OnTheFlyModulationHook
+    cfg = _step_config(name)
+    model, wrapper = build_trainable(cfg.model, cfg.optim_wrapper)
+    batch = synthetic_batch(sample_shapes(cfg), ('imgs', 'audios'),
+                            batch_size, cfg.model.num_classes)
+    if name == 'naive':
+        return train_step_fn(model, wrapper, batch)
+    hook = OnTheFlyModulationHook()
+    runner = _stub_runner(model, wrapper, work_dir)
+    hook.before_train(runner)
+
+    def after(step: int) -> None:
+        runner.iter = step
+        hook.after_train_iter(runner, step)
+
+    return train_step_fn(model, wrapper, batch, after)
+
+
+def measure_steps(args, result: dict) -> None:
+    init_scope()
+    steps = {name: build_step(name, args.batch_size, args.work_dir)
+             for name in STEP_CONFIGS}
+    say(f'per step: {", ".join(STEP_CONFIGS)}, batch {args.batch_size}')
+    times = interleave(
+        {n: (lambda s=s: median_time(s, args.steps, args.warmup))
+         for n, s in steps.items()}, args.repeats, log=say)
+    for name in STEP_CONFIGS[1:]:
+        result['figures'].append(ratio_figure(
+            f'{name} step / naive step', times[name], times['naive'],
+            STEP_TARGET, name, 'naive fusion',
+            note='model.train_step + the hook, batch '
+            f'{args.batch_size}'))
+    memory = {name: probe_memory(name, args) for name in STEP_CONFIGS}
+    add_table(result, f'Per step (batch {args.batch_size}): median time '
+              'and peak memory (fresh process each)',
+              ['configuration', 'step (s)', 'clips/s', 'peak RSS (MiB)',
+               'increment (MiB)', 'CUDA peak (MiB)'],
+              [[name, summary(times[name])['median'],
+                args.batch_size / summary(times[name])['median'],
+                memory[name]['peak_rss_mib'], memory[name]['increment_mib'],
+                memory[name].get('cuda_peak_mib')]
+               for name in STEP_CONFIGS])
+
+
+def probe_memory(name: str, args) -> dict:
+    """Peak memory of one per-step configuration in a fresh process."""
+    return run_child(['python', osp.abspath(__file__), '--probe', name,
+                      '--batch-size', args.batch_size, '--warmup',
+                      args.warmup, '--steps', args.steps, '--work-dir',
+                      args.work_dir], timeout=1800)
+
+
+def run_probe(args) -> None:
+    init_scope()
+    baseline = current_rss_mib()
+    step = build_step(args.probe, args.batch_size, args.work_dir)
+    median_time(step, args.steps, args.warmup)
+    emit_result(peak_memory(baseline))
+
+
+# per epoch -------------------------------------------------------------------
+
+
+def epoch_runs(args, data_root: str) -> Dict[str, List[dict]]:
+    """Every epoch configuration ``repeats`` times, interleaved."""
+    runs: Dict[str, List[dict]] = {name: [] for name in EPOCH_CONFIGS}
+
+    def measure(name: str) -> float:
+        rep = len(runs[name])
+        out = launch(name, osp.join(args.work_dir, 'runs',
+                                    f'{name}-rep{rep}'), data_root,
+                     args.super_epoch, args.super_epochs,
+                     num_workers=args.num_workers,
+                     batch_size=args.epoch_batch)
+        runs[name].append(out)
+        return out['train_s']
+
+    warm_up(osp.join(args.work_dir, 'runs'), data_root,
+            num_workers=args.num_workers, batch_size=args.epoch_batch)
+    interleave({n: (lambda n=n: measure(n)) for n in EPOCH_CONFIGS},
+               args.repeats, log=say)
+    return runs
+
+
+def _median(runs: List[dict], key: str) -> float:
+    return summary([r[key] for r in runs])['median']
+
+
+def measure_epochs(args, result: dict) -> None:
+    data_root = ensure_demo_data(
+        osp.join(args.work_dir, 'data',
+                 f'demo-train{args.train_per_class}'), args.train_per_class)
+    warm_file_cache(data_root)
+    say(f'per epoch: {", ".join(EPOCH_CONFIGS)} on {data_root}')
+    runs = epoch_runs(args, data_root)
+    naive = [r['train_s'] / r['epochs'] for r in runs['naive']]
+    for name, target in EPOCH_TARGETS.items():
+        result['figures'].append(ratio_figure(
+            f'{name} epoch / naive epoch',
+            [r['train_s'] / r['epochs'] for r in runs[name]], naive,
+            target, name, 'naive fusion', unit='s/epoch',
+            note=f'{args.super_epochs} super-epochs of {args.super_epoch} '
+            'epochs'))
+    add_table(result, 'Per epoch: where the time goes (medians; fresh '
+              'process per run)',
+              ['strategy', 's/epoch', 'iters/epoch', 'measurements',
+               'measuring (s)', 'shadow copies', 'shadow training (s)',
+               'peak RSS (MiB)', 'workers peak RSS (MiB)'],
+              [[name, _median(rs, 'train_s') / rs[0]['epochs'],
+                rs[0]['iters_per_epoch'], rs[0]['measure_calls'],
+                _median(rs, 'measure_s'), rs[0]['shadow_calls'],
+                _median(rs, 'shadow_s'),
+                max(r['memory']['peak_rss_mib'] for r in rs),
+                max(r['memory']['children_peak_rss_mib'] for r in rs)]
+               for name, rs in runs.items()])
+    result['notes'] += epoch_notes(runs, args) + attribution(runs)
+
+
+def epoch_notes(runs: Dict[str, List[dict]], args) -> List[str]:
+    """The schedule's counts, which the cost model predicts from."""
+    traj = runs['gblend-trajectory'][0]
+    shadow = runs['gblend-shadow'][0]
+    main_steps = shadow['epochs'] * shadow['iters_per_epoch']
+    return [
+        f'Schedule: {args.super_epochs} super-epochs of {args.super_epoch} '
+        f'epochs; {traj["iters_per_epoch"]} iterations over '
+        f'{traj["samples_per_epoch"]} training samples per epoch (the '
+        'held-out split is left out for every strategy).',
+        f'Trajectory: {traj["estimates"]} estimate(s) from '
+        f'{traj["measure_calls"]} head measurements (held-out set and '
+        'training probe, forward only, one at the start and one per '
+        'estimate).',
+        f'Shadow: {shadow["estimates"]} estimate(s), '
+        f'{shadow["shadow_calls"]} shadow copies training '
+        f'{shadow["shadow_steps"]} steps in all against {main_steps} main '
+        f'steps ({shadow["shadow_steps"] / main_steps:.2f} extra; the cost '
+        'model says (k + 1) x shadow_fraction = 0.45 for 2 modalities, '
+        'ceil() adds to it on short epochs), and '
+        f'{shadow["measure_calls"]} head measurements.',
+    ]
+
+
+def attribution(runs: Dict[str, List[dict]]) -> List[str]:
+    """How much of each estimator's extra time its measurements and shadow
+    trainings account for (medians per epoch)."""
+    naive = _median(runs['naive'], 'train_s') / runs['naive'][0]['epochs']
+    notes = []
+    for name in EPOCH_TARGETS:
+        rs = runs[name]
+        epochs = rs[0]['epochs']
+        extra = _median(rs, 'train_s') / epochs - naive
+        notes.append(
+            f'{name}: {extra:.3g} s/epoch more than naive fusion, of which '
+            f'measuring {_median(rs, "measure_s") / epochs:.3g} and shadow '
+            f'training {_median(rs, "shadow_s") / epochs:.3g} (the rest is '
+            'the remaining hook work and noise).')
+    return notes
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.probe:
+        run_probe(args)
+        return
+    result = new_result(
+        'strategy_overhead', 'Balancing strategies against naive fusion',
+        args, {k: getattr(args, k) for k in FULL})
+    if 'steps' in args.parts:
+        measure_steps(args, result)
+    if 'epochs' in args.parts:
+        measure_epochs(args, result)
+    write_result(result, args.out)
+
+
+if __name__ == '__main__':
+    main()
