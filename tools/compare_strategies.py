@@ -18,6 +18,7 @@ import json
 import math
 import os
 import os.path as osp
+import statistics
 import subprocess
 import sys
 import time
@@ -168,15 +169,11 @@ def mean_std(values: Sequence[float]) -> Optional[tuple]:
     return mean, math.sqrt(var)
 
 
-def median(values: Sequence[float]) -> Optional[float]:
-    """The median (``None`` for no value): robust to a run that shared the
-    cores with another job."""
-    values = sorted(values)
-    if not values:
-        return None
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] +
-                                                values[mid]) / 2
+def _median_minutes(runs: List[dict]) -> Optional[float]:
+    """Median wall time in minutes of the runs that have one (``None`` if
+    none): robust to a run that shared the cores with another job."""
+    walls = [r['wall_s'] / 60 for r in runs if r['wall_s'] is not None]
+    return statistics.median(walls) if walls else None
 
 
 def summarise(results: List[dict]) -> List[dict]:
@@ -189,8 +186,7 @@ def summarise(results: List[dict]) -> List[dict]:
         row = dict(strategy=strategy, seeds=len(runs),
                    prediction=mean_std([r['accuracy']['prediction']
                                         for r in runs]),
-                   wall_min=median([r['wall_s'] / 60 for r in runs
-                                    if r['wall_s'] is not None]))
+                   wall_min=_median_minutes(runs))
         for head in HEADS:
             row[head] = mean_std([r['accuracy'].get(head) for r in runs])
         weights = [r['weights'] for r in runs if r['weights']]

@@ -345,12 +345,13 @@ class GradientBlendingHook(Hook):
         untrained = [h for h, w in estimate.weights.items() if w == 0]
         if untrained:
             # A zero weight stops that head's training until the next
-            # estimate; for the fused head the test prediction stays
-            # untrained (seen on the demo: 6 % top-1, below chance).
+            # estimate; if it is the prediction head, the test prediction
+            # stays untrained (seen on the demo: 6 % top-1, below chance).
+            predict_head = unwrap(runner.model).predict_head
             runner.logger.warning(
                 f'G-Blend gave weight 0 to {untrained}: '
-                + ('the fused head is the prediction, and it will not be '
-                   'trained; ' if 'fused' in untrained else '')
+                + (f'the {predict_head} head is the prediction, and it will '
+                   'not be trained; ' if predict_head in untrained else '')
                 + 'set GradientBlendingHook.min_weight > 0 to keep every '
                 'head training')
         append_history(self._history_path(runner), entry)
