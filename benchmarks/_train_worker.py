@@ -12,9 +12,11 @@ rank 0 with:
 * ``epoch_s``: each epoch, from its first ``before_train_epoch`` hook (so
   a shadow estimate at its start counts) to its last ``after_train_epoch``
   hook (so a trajectory estimate at its end counts);
-* ``measure_s``, ``measure_calls``, ``shadow_s``, ``shadow_calls``: the
-  time G-Blend spent measuring heads and training shadow copies (the
-  hook's methods are timed in this process only; nothing in the library
+* ``measure_s``, ``measure_calls``, ``shadow_s``, ``shadow_copies``,
+  ``shadow_steps``: the time G-Blend spent measuring heads (each call one
+  pass over the held-out set and the probe, for every model measured) and
+  training shadow copies, with the copies and their steps (the hook's
+  methods are timed in this process only; nothing in the library
   changes);
 * the peak memory of every rank.
 """
@@ -95,14 +97,17 @@ def timed(fn: Callable, totals: Dict[str, float], key: str) -> Callable:
 
 
 def counted_steps(fn: Callable, totals: Dict[str, float]) -> Callable:
-    """``shadow_train`` that adds its ``num_iters`` to
+    """``shadow_train`` that counts its copies (one per head) in
+    ``totals['shadow_copies']`` and their steps in
     ``totals['shadow_steps']``."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        totals['shadow_steps'] += kwargs.get('num_iters', args[4]
-                                             if len(args) > 4 else 0)
-        return fn(*args, **kwargs)
+    def wrapper(model, optimizer, dataloader, heads, num_iters, *args,
+                **kwargs):
+        totals['shadow_copies'] += len(heads)
+        totals['shadow_steps'] += num_iters * len(heads)
+        return fn(model, optimizer, dataloader, heads, num_iters, *args,
+                  **kwargs)
 
     return wrapper
 
@@ -120,7 +125,7 @@ def instrument_gblend(runner, totals: Dict[str, float]) -> None:
     hook = gblend_hook(runner)
     if hook is None:
         return
-    hook._measure = timed(hook._measure, totals, 'measure')
+    hook._measure_models = timed(hook._measure_models, totals, 'measure')
     module.shadow_train = counted_steps(
         timed(module.shadow_train, totals, 'shadow'), totals)
 
@@ -163,6 +168,7 @@ def run(args: argparse.Namespace) -> dict:
     for key in ('measure', 'shadow'):
         result[f'{key}_s'] = totals[f'{key}_s']
         result[f'{key}_calls'] = int(totals[f'{key}_calls'])
+    result['shadow_copies'] = int(totals['shadow_copies'])
     result['shadow_steps'] = int(totals['shadow_steps'])
     hook = gblend_hook(runner)
     result['estimates'] = len(hook.history) if hook is not None else 0

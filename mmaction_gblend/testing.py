@@ -103,8 +103,10 @@ def make_small_demo_set(root: str,
 def run_command(args: Sequence[str],
                 cwd: Optional[str] = None,
                 timeout: int = 600,
-                env: Optional[dict] = None) -> str:
-    """Run a command; fail with the end of its output unless it exits 0.
+                env: Optional[dict] = None,
+                returncode: int = 0) -> str:
+    """Run a command; fail with the end of its output unless it exits with
+    ``returncode`` (0; ``-9`` for a process that SIGKILL ended).
 
     Returns:
         Its standard output and error.
@@ -113,9 +115,10 @@ def run_command(args: Sequence[str],
     proc = subprocess.run(list(args), cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
-    if proc.returncode != 0:
+    if proc.returncode != returncode:
         raise AssertionError(f'{" ".join(map(str, args[:3]))} ... exited '
-                             f'with {proc.returncode}:\n{out[-4000:]}')
+                             f'with {proc.returncode}, not {returncode}:\n'
+                             f'{out[-4000:]}')
     return out
 
 

@@ -11,7 +11,15 @@ default_hooks = dict(
     checkpoint=dict(
         type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'))
+    sync_buffers=dict(type='SyncBuffersHook'),
+    # seeds every generator from (seed, epoch): exact resumes
+    epoch_seed=dict(type='EpochSeedHook'),
+    # Reliability hooks sit here, not in custom_hooks, which a config's own
+    # list replaces. Pipelines vs model, modulation wiring: checked before
+    # anything loads or trains.
+    config_check=dict(type='ConfigCheckHook'),
+    # 10 NaN/inf losses in a row stop the run (max_consecutive=None: log only)
+    non_finite_loss=dict(type='NonFiniteLossHook', max_consecutive=10))
 
 env_cfg = dict(
     cudnn_benchmark=False,

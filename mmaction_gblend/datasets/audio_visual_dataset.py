@@ -1,15 +1,19 @@
 """A dataset of video files whose audio is a second modality."""
+import logging
 import os
 import os.path as osp
-from typing import Callable, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 from mmengine.logging import print_log
 
-from .errors import BadSampleError
+from .errors import BadSampleError, TooManyBadSamplesError
 
 MISSING_AUDIO_POLICIES = ('error', 'silence')
+BAD_SAMPLE_POLICIES = ('error', 'skip')
+# bad files listed in full in the error that ends a 'skip' policy
+_LISTED_BAD_FILES = 20
 
 
 def has_audio_stream(path: str) -> bool:
@@ -47,7 +51,9 @@ class AudioVisualDataset(VideoDataset):
     ``audio_missing`` (and ``flow_dir`` with a ``flow`` prefix). Loading a
     sample checks that its files exist and are not empty, and any failure
     in the pipeline is raised as a :class:`BadSampleError` whose message
-    starts with the file's path.
+    starts with the file's path (``bad_sample='error'``, the default), or,
+    with ``bad_sample='skip'``, is logged and counted and the sample is
+    replaced by another.
 
     Args:
         ann_file: Path of the annotation file.
@@ -62,6 +68,29 @@ class AudioVisualDataset(VideoDataset):
             it is built, logs how many have no audio track (and which), and
             those samples get silence; :attr:`num_missing_audio` holds the
             count. Only for decoded audio (not ``.npy`` features).
+        bad_sample: What to do with a sample that fails to load (missing,
+            empty, truncated or undecodable file, no audio stream unless
+            ``missing_audio='silence'``, audio or video too short for the
+            clip, non-finite or malformed features).
+            ``'error'`` (default): raise its :class:`BadSampleError`, which
+            names the file, also from a data-loader worker.
+            ``'skip'``: log a WARNING with the file and the reason, count
+            it, and load a random other sample instead (mmengine's refetch,
+            up to ``max_refetch`` tries); :attr:`bad_samples` maps each bad
+            file to its reason. Training only: with ``test_mode=True`` a
+            bad sample is always an error, so that evaluation never drops
+            samples silently.
+        max_bad_samples: With ``bad_sample='skip'``, the number of distinct
+            bad files tolerated; one more raises a
+            :class:`TooManyBadSamplesError` listing them (a wrong
+            ``data_prefix`` or a lost disk fails fast instead of training
+            on what is left). Counted per process, in the dataset copy that
+            loads the samples: with ``num_workers=0`` over the whole run;
+            otherwise each data-loader worker (of each rank) counts the
+            files it met since it started, which is every epoch unless
+            ``persistent_workers=True``. So with ``W`` workers up to
+            ``W * max_bad_samples`` distinct files may be skipped, and the
+            warnings' counts are per worker (they carry its pid).
         **kwargs: Passed to ``VideoDataset``.
     """
 
@@ -71,6 +100,8 @@ class AudioVisualDataset(VideoDataset):
                  data_prefix: Optional[dict] = None,
                  audio_suffix: Optional[str] = None,
                  missing_audio: str = 'error',
+                 bad_sample: str = 'error',
+                 max_bad_samples: int = 100,
                  **kwargs) -> None:
         if missing_audio not in MISSING_AUDIO_POLICIES:
             raise ValueError(
@@ -84,13 +115,38 @@ class AudioVisualDataset(VideoDataset):
                 "AudioVisualDataset.missing_audio='silence' needs decoded "
                 "audio; with audio_suffix='.npy' a missing feature file is "
                 'an error (re-extract it)')
+        if bad_sample not in BAD_SAMPLE_POLICIES:
+            raise ValueError(
+                f'AudioVisualDataset.bad_sample must be one of '
+                f'{BAD_SAMPLE_POLICIES}, got {bad_sample!r}')
+        if isinstance(max_bad_samples, bool) or \
+                not isinstance(max_bad_samples, int) or max_bad_samples < 0:
+            raise ValueError('AudioVisualDataset.max_bad_samples must be an '
+                             f'integer >= 0, got {max_bad_samples!r}')
         data_prefix = dict(data_prefix or {})
         data_prefix.setdefault('video', '')
         data_prefix.setdefault('audio', data_prefix['video'])
         self.audio_suffix = audio_suffix
         self.missing_audio = missing_audio
         self.num_missing_audio = 0
+        self.bad_sample = bad_sample
+        self.max_bad_samples = max_bad_samples
+        self.bad_samples: Dict[str, str] = {}
+        self.num_skipped = 0
         super().__init__(ann_file, pipeline, data_prefix=data_prefix, **kwargs)
+        if bad_sample == 'skip' and self.test_mode:
+            # configs often share dataset options between train and val
+            print_log(
+                f"{self.ann_file}: bad_sample='skip' does not apply with "
+                'test_mode=True; a bad sample stops evaluation with an '
+                'error naming its file rather than drop out of the metric',
+                logger='current', level=logging.WARNING)
+
+    @property
+    def skips_bad_samples(self) -> bool:
+        """Whether a bad sample is skipped (``bad_sample='skip'``, training)
+        rather than raised; :meth:`prepare_data` then returns ``None``."""
+        return self.bad_sample == 'skip' and not self.test_mode
 
     def _parse_line(self, line: str, lineno: int) -> dict:
         fields = line.split(self.delimiter) if self.delimiter != ' ' \
@@ -166,8 +222,52 @@ class AudioVisualDataset(VideoDataset):
         if os.path.getsize(path) == 0:
             raise BadSampleError(path, f'{what} is empty')
 
-    def prepare_data(self, idx: int):
-        """Run the pipeline on sample ``idx``, naming its file on failure."""
+    def prepare_data(self, idx: int) -> Optional[dict]:
+        """Run the pipeline on sample ``idx``, naming its file on failure.
+
+        Returns:
+            The sample, or ``None`` for a bad sample skipped by the
+            ``bad_sample='skip'`` policy (``BaseDataset.__getitem__`` then
+            loads a random other one).
+
+        Raises:
+            BadSampleError: The sample is bad (``bad_sample='error'``, or
+                ``test_mode=True``); the message starts with its file.
+            TooManyBadSamplesError: More than ``max_bad_samples`` distinct
+                files were skipped in this process.
+        """
+        try:
+            return self._load_sample(idx)
+        except BadSampleError as err:
+            if not self.skips_bad_samples:
+                raise
+            self._skip(err)
+            return None
+
+    def _skip(self, err: BadSampleError) -> None:
+        path = err.path or str(err)
+        self.bad_samples.setdefault(path, err.reason or str(err))
+        self.num_skipped += 1
+        count = len(self.bad_samples)
+        if count > self.max_bad_samples:
+            listed = '\n'.join(
+                f'  {p}: {r}' for p, r in
+                list(self.bad_samples.items())[:_LISTED_BAD_FILES])
+            more = f'\n  and {count - _LISTED_BAD_FILES} more (see the ' \
+                'warnings in the log)' if count > _LISTED_BAD_FILES else ''
+            raise TooManyBadSamplesError(
+                f'{self.ann_file}: {count} files failed to load in this '
+                f'process (pid {os.getpid()}), more than '
+                f"max_bad_samples={self.max_bad_samples} (bad_sample='skip')"
+                f'; fix or remove them from the annotation file, or raise '
+                f'max_bad_samples:\n{listed}{more}') from None
+        print_log(
+            f"{err}; skipped (bad_sample='skip'): {count} bad file(s), "
+            f'{self.num_skipped} sample(s) skipped so far in this process '
+            f'(pid {os.getpid()}, max_bad_samples={self.max_bad_samples})',
+            logger='current', level=logging.WARNING)
+
+    def _load_sample(self, idx: int) -> dict:
         info = self.get_data_info(idx)
         filename = info['filename']
         self._check_file(filename, 'video file')
@@ -178,8 +278,8 @@ class AudioVisualDataset(VideoDataset):
                                  'optical flow frame folder not found')
         try:
             return self.pipeline(info)
-        except BadSampleError:
-            raise
+        except (BadSampleError, MemoryError):
+            raise  # named already, or not the sample's fault
         except Exception as err:
             raise BadSampleError(filename,
                                  f'{type(err).__name__}: {err}') from err

@@ -23,3 +23,13 @@ class BadSampleError(RuntimeError):
 
     def __reduce__(self):  # keep (path, reason) across worker processes
         return (self.__class__, (self.path, self.reason))
+
+
+class TooManyBadSamplesError(RuntimeError):
+    """More distinct files failed to load than a dataset's skip policy allows.
+
+    Raised by ``AudioVisualDataset(bad_sample='skip')`` once more than
+    ``max_bad_samples`` distinct files were bad; the message lists them with
+    their reasons. It takes a single message, so torch's data loader can
+    re-raise it in the main process when a worker raises it.
+    """

@@ -313,7 +313,10 @@ class HeldOutSplitDataset:
     ``BaseDataset.__getitem__``, a sample whose pipeline returns ``None`` is
     never replaced by a random other sample of the inner dataset (which
     could leak a held-out sample into training): it raises a
-    :class:`BadSampleError` naming the sample.
+    :class:`BadSampleError` naming the sample. Only a sample that the inner
+    dataset skipped by its own policy (``AudioVisualDataset(
+    bad_sample='skip')``, which logs and counts it) is replaced, by a random
+    other sample of the same part.
 
     Args:
         dataset: The dataset to split, or its config (built with mmaction2's
@@ -338,7 +341,10 @@ class HeldOutSplitDataset:
             raise ValueError(f'HeldOutSplitDataset.part must be one of '
                              f'{SPLIT_PARTS}, got {part!r}')
         self.part = part
-        self.fraction = _check_fraction(fraction)
+        try:
+            self.fraction = _check_fraction(fraction)
+        except ValueError as err:  # name the config key, not the argument
+            raise ValueError(f'HeldOutSplitDataset.fraction: {err}') from None
         self.seed = _check_seed(seed)
         self.probe_size = _check_probe_size_type(probe_size)
         if self.probe_size is not None and self.probe_size < 1:
@@ -434,7 +440,8 @@ class HeldOutSplitDataset:
         Raises:
             BadSampleError: The pipeline returned ``None`` for the sample
                 (the message starts with its file); no other sample is
-                fetched in its place.
+                fetched in its place, unless the inner dataset skips bad
+                samples (then one of this part is).
         """
         if not self._fully_initialized:
             print_log(
@@ -445,6 +452,8 @@ class HeldOutSplitDataset:
             self.full_init()
         inner_index = self._inner_index(idx)
         data = self.dataset.prepare_data(inner_index)
+        if data is None and getattr(self.dataset, 'skips_bad_samples', False):
+            data = self._another_of_this_part()
         if data is None:
             name = _sample_name(
                 self.dataset.get_data_info(inner_index), inner_index)
@@ -456,6 +465,16 @@ class HeldOutSplitDataset:
                 'instead, which could come from another part of the '
                 'held-out split; fix or remove this sample')
         return data
+
+    def _another_of_this_part(self) -> Any:
+        # as BaseDataset.__getitem__ refetches, but never from another part
+        indices = self._parts[self.part]
+        for _ in range(self.dataset.max_refetch):
+            data = self.dataset.prepare_data(
+                int(indices[np.random.randint(len(indices))]))
+            if data is not None:
+                return data
+        return None
 
     def split_summary(self) -> Dict[str, Any]:
         """Counts per part and per class.

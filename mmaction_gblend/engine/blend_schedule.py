@@ -3,6 +3,8 @@ from typing import List, NamedTuple
 
 MODES = ('online', 'offline', 'fixed')
 ESTIMATORS = ('trajectory', 'shadow')
+#: Where the hook's arguments are in a config, for error messages.
+HOOK_KEY = 'custom_hooks[GradientBlendingHook]'
 
 
 class Estimate(NamedTuple):
@@ -42,29 +44,28 @@ def blend_schedule(mode: str, estimator: str, max_epochs: int,
             names the key.
     """
     if mode not in MODES:
-        raise ValueError(f'GradientBlendingHook.mode must be one of {MODES}, '
+        raise ValueError(f'{HOOK_KEY}.mode must be one of {MODES}, '
                          f'got {mode!r}')
     if estimator not in ESTIMATORS:
-        raise ValueError('GradientBlendingHook.estimator must be one of '
+        raise ValueError(f'{HOOK_KEY}.estimator must be one of '
                          f'{ESTIMATORS}, got {estimator!r}')
     if mode == 'fixed':
         return []
-    for key, value in (('max_epochs', max_epochs),
-                       ('warmup_epochs', warmup_epochs),
-                       ('super_epochs', super_epochs)):
+    for key, value in (('train_cfg.max_epochs', max_epochs),
+                       (f'{HOOK_KEY}.warmup_epochs', warmup_epochs),
+                       (f'{HOOK_KEY}.super_epochs', super_epochs)):
         if int(value) != value or value <= 0:
             raise ValueError(
-                f'GradientBlendingHook.{key} must be a positive integer, got '
-                f'{value!r}')
+                f'{key} must be a positive integer, got {value!r}')
     if estimator == 'trajectory' and warmup_epochs >= max_epochs:
         raise ValueError(
-            f'GradientBlendingHook.warmup_epochs={warmup_epochs} must be '
-            f'shorter than the training (max_epochs={max_epochs}): the '
+            f'{HOOK_KEY}.warmup_epochs={warmup_epochs} must be shorter than '
+            f'the training (train_cfg.max_epochs={max_epochs}): the '
             'trajectory estimator estimates after the warm-up')
     if estimator == 'shadow' and warmup_epochs > max_epochs:
         raise ValueError(
-            f'GradientBlendingHook.warmup_epochs={warmup_epochs} is longer '
-            f'than the training (max_epochs={max_epochs})')
+            f'{HOOK_KEY}.warmup_epochs={warmup_epochs} is longer than the '
+            f'training (train_cfg.max_epochs={max_epochs})')
     starts = [0, warmup_epochs]
     if mode == 'online':
         while starts[-1] + super_epochs < max_epochs:

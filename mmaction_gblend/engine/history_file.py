@@ -1,7 +1,8 @@
 """A hook's history as a JSON-lines file in the work dir, one entry a line.
 
-Only the main process writes. After a resume the checkpoint's history is the
-truth (an interrupted run may have written entries the checkpoint lacks), so
+Only the main process writes. When training starts, the checkpoint's
+history (none when starting afresh) is the truth: an interrupted run may have
+written entries the checkpoint lacks, even before its first checkpoint, so
 hooks rewrite the whole file from it.
 """
 import json

@@ -5,7 +5,8 @@ the fused network would overfit and generalise over the next super-epoch by
 training each, from the current state, with only its own loss. We train a
 deep copy of the model (and of its optimizer, so the settings, learning rate
 and momentum are inherited) with one-hot blend weights; the main model and
-its optimizer are never touched. Copies are made one at a time.
+its optimizer are never touched. The copies train side by side on the same
+batches (see :func:`shadow_train`).
 
 On several processes every copy starts identical (the main model is), each
 process trains on its shard of the training data, and the gradients are
@@ -14,7 +15,7 @@ identical; normalisation buffers are averaged at the end.
 """
 import copy
 import itertools
-from typing import Iterable, Optional
+from typing import Dict, Iterable, Optional, Sequence
 
 import torch
 import torch.distributed as torch_dist
@@ -46,44 +47,62 @@ def _average_buffers(model: torch.nn.Module) -> None:
 def shadow_train(model: torch.nn.Module,
                  optimizer: torch.optim.Optimizer,
                  dataloader: Iterable,
-                 head: str,
+                 heads: Sequence[str],
                  num_iters: int,
-                 clip_grad: Optional[dict] = None) -> torch.nn.Module:
-    """Train a copy of ``model`` on ``head``'s loss alone.
+                 clip_grad: Optional[dict] = None
+                 ) -> Dict[str, torch.nn.Module]:
+    """Train one copy of ``model`` per head, each on its head's loss alone.
+
+    The copies train in lockstep on the same batches, each loaded and
+    preprocessed once: the data cost is paid once for all heads, and the
+    heads' G and O are measured over the same samples. A modality head's
+    copy runs only its own branch and head (its loss reads nothing else),
+    so it costs that branch's share of a step.
 
     Args:
         model: The main :class:`MultiHeadRecognizer` (wrapped or not); left
             unchanged.
         optimizer: The main optimizer; copied with its state, left unchanged.
         dataloader: Training batches; cycled if shorter than ``num_iters``.
-        head: The head whose loss alone trains the copy.
-        num_iters: Optimisation steps.
+        heads: The heads, one copy each.
+        num_iters: Optimisation steps of each copy.
         clip_grad: ``clip_grad_norm_`` arguments, as the optim wrapper has.
 
     Returns:
-        The trained copy, in train mode.
+        ``{head: trained copy}``, in train mode; the copies' optimizers are
+        dropped.
     """
     module = unwrap(model)
-    if head not in module.head_names:
-        raise KeyError(f'shadow_train: no head {head!r} in '
-                       f'{module.head_names}')
-    # One deepcopy of both keeps the optimizer pointing at the copy's
-    # parameters (the memo maps each parameter to its copy).
-    shadow, shadow_optimizer = copy.deepcopy((module, optimizer))
-    shadow.set_blend_weights({h: float(h == head) for h in shadow.head_names})
-    shadow.train()
-    params = [p for p in shadow.parameters() if p.requires_grad]
+    copies = {}
+    for head in heads:
+        if head not in module.head_names:
+            raise KeyError(f'shadow_train: no head {head!r} in '
+                           f'{module.head_names}')
+        # One deepcopy of both keeps the optimizer pointing at the copy's
+        # parameters (the memo maps each parameter to its copy).
+        shadow, shadow_optimizer = copy.deepcopy((module, optimizer))
+        shadow.set_blend_weights(
+            {h: float(h == head) for h in shadow.head_names})
+        shadow.train()
+        copies[head] = (shadow, shadow_optimizer, [
+            p for p in shadow.parameters() if p.requires_grad])
     batches = itertools.chain.from_iterable(itertools.repeat(dataloader))
     for batch in itertools.islice(batches, num_iters):
-        data = shadow.data_preprocessor(batch, True)
-        losses = shadow(**data, mode='loss')
-        loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+        data = module.data_preprocessor(batch, True)
+        for head, (shadow, shadow_optimizer, params) in copies.items():
+            loss = shadow.loss(data['inputs'], data['data_samples'],
+                               heads=[head])[f'loss_{head}']
+            shadow_optimizer.zero_grad()
+            loss.backward()
+            # a branch the head does not read has no gradient, so the
+            # optimizer leaves it (and its weight decay) alone
+            _average_gradients(params)
+            if clip_grad:
+                torch.nn.utils.clip_grad_norm_(params, **clip_grad)
+            shadow_optimizer.step()
+    trained = {}
+    for head, (shadow, shadow_optimizer, _) in copies.items():
         shadow_optimizer.zero_grad()
-        loss.backward()
-        _average_gradients(params)
-        if clip_grad:
-            torch.nn.utils.clip_grad_norm_(params, **clip_grad)
-        shadow_optimizer.step()
-    shadow_optimizer.zero_grad()
-    _average_buffers(shadow)
-    return shadow
+        _average_buffers(shadow)
+        trained[head] = shadow
+    return trained

@@ -242,6 +242,8 @@ def test_load_log_mel_feature_cuts_each_clip(tmp_path):
     (np.full((80, 4), np.nan, np.float32), 'NaN or inf'),
     (np.zeros((20, 4), np.float32), 'fewer than the num_frames=50'),
     (b'garbage bytes', 'cannot read features'),
+    (np.array([['a', 'b']] * 60), 'expected real-valued features'),
+    (np.full((80, 4), 1e39), 'NaN or inf'),  # inf once cast to float32
 ])
 def test_load_log_mel_feature_bad_files(tmp_path, content, reason):
     path = str(tmp_path / 'bad.npy')
@@ -253,3 +255,33 @@ def test_load_log_mel_feature_bad_files(tmp_path, content, reason):
         LoadLogMelFeature(num_frames=50)(
             feature_results(path, np.arange(8), total_frames=32))
     assert str(info.value).startswith(path)
+
+
+def test_load_log_mel_feature_checks_num_bins(tmp_path):
+    path = str(tmp_path / 'feat.npy')
+    np.save(path, np.zeros((60, 32), np.float32))
+    results = feature_results(path, np.arange(8), total_frames=32)
+    assert LoadLogMelFeature(num_frames=50)(dict(results))['audios'].shape \
+        == (1, 50, 32)
+    with pytest.raises(BadSampleError, match='32 feature bins, but '
+                       'num_bins=40') as info:
+        LoadLogMelFeature(num_frames=50, num_bins=40)(results)
+    assert str(info.value).startswith(path)
+    with pytest.raises(ValueError, match='num_bins must be positive'):
+        LoadLogMelFeature(num_bins=0)
+
+
+def test_a_clip_longer_than_its_video_is_an_error(make_clip):
+    """SampleFrames loops a short video's frames; the audio window would
+    then be shorter than the other clips' (decoded or silent)."""
+    path = make_clip(seconds=0.3)  # 5 frames; a clip spans 8 x 2
+    results = clip_results(path, np.arange(0, 16, 2) % 5, frame_interval=2,
+                           total_frames=5)
+    for audio_missing in (False, True):
+        with pytest.raises(BadSampleError, match='video is 5 frames long, '
+                           'shorter than a clip of 8 frames every 2') as info:
+            DecodeAudioTrack()(dict(results, audio_missing=audio_missing))
+        assert str(info.value).startswith(path)
+    # a fixed window does not depend on the clip's span
+    out = DecodeAudioTrack(duration=0.25, fit_in_track=True)(dict(results))
+    assert out['audios'].shape == (1, 4000)

@@ -10,7 +10,8 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
-from mmaction_gblend.datasets import AudioVisualDataset, BadSampleError
+from mmaction_gblend.datasets import (AudioVisualDataset, BadSampleError,
+                                      TooManyBadSamplesError)
 from mmaction_gblend.testing import tone, write_test_clip
 from mmaction_gblend.utils import write_wav
 
@@ -149,6 +150,9 @@ def test_missing_annotation_file(tmp_path):
     (dict(missing_audio='zeros'), 'missing_audio must be one of'),
     (dict(audio_suffix='wav'), "audio_suffix must start with '.'"),
     (dict(audio_suffix='.npy', missing_audio='silence'), 'needs decoded'),
+    (dict(bad_sample='ignore'), 'bad_sample must be one of'),
+    (dict(max_bad_samples=-1), 'max_bad_samples must be an integer >= 0'),
+    (dict(max_bad_samples=2.5), 'max_bad_samples must be an integer'),
 ])
 def test_bad_dataset_options(av_root, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -167,6 +171,8 @@ def add_bad_sample(root, kind):
         write_test_clip(str(path), freqs=None)
     elif kind == 'short_audio':
         write_test_clip(str(path), seconds=2.0, audio_seconds=0.4)
+    elif kind == 'short_video':
+        write_test_clip(str(path), seconds=0.3)
     with open(root / 'list.txt', 'a') as f:
         f.write(f'videos/{kind}.mp4 0\n')
     return str(path)
@@ -178,6 +184,7 @@ def add_bad_sample(root, kind):
     ('truncated', 'Error reading'),
     ('silent', 'no audio stream'),
     ('short_audio', 'audio track is 0.4'),
+    ('short_video', 'video is 5 frames long, shorter than a clip of 8'),
 ])
 def test_bad_samples_name_their_file(av_root, repo_root, kind, reason):
     path = add_bad_sample(av_root, kind)
@@ -203,19 +210,61 @@ def test_bad_sample_error_crosses_worker_processes(av_root, repo_root):
 
 def test_missing_audio_silence_policy_counts_and_logs(av_root, repo_root):
     silent = [add_bad_sample(av_root, 'silent')]
+    dataset, out = capture_warnings(lambda: build(
+        av_root, demo_cfg(repo_root).val_pipeline, missing_audio='silence',
+        test_mode=True))
+    assert dataset.num_missing_audio == 1
+    assert '1 of 5 samples have no audio track' in out and silent[0] in out
+    assert dataset.get_data_info(4)['audio_missing'] is True
+    assert not dataset[4]['inputs']['audios'].any()  # silence, as logged
+    assert dataset[0]['inputs']['audios'].any()
+
+
+def capture_warnings(build_dataset):
+    """``build_dataset()``'s result and the WARNING lines it logged."""
     logger = MMLogger.get_current_instance()
     records = []
     handler = logging.Handler(level=logging.WARNING)
     handler.emit = records.append
     logger.addHandler(handler)
     try:
-        dataset = build(av_root, demo_cfg(repo_root).val_pipeline,
-                        missing_audio='silence', test_mode=True)
+        result = build_dataset()
     finally:
         logger.removeHandler(handler)
-    assert dataset.num_missing_audio == 1
-    out = '\n'.join(r.getMessage() for r in records)
-    assert '1 of 5 samples have no audio track' in out and silent[0] in out
-    assert dataset.get_data_info(4)['audio_missing'] is True
-    assert not dataset[4]['inputs']['audios'].any()  # silence, as logged
-    assert dataset[0]['inputs']['audios'].any()
+    return result, '\n'.join(r.getMessage() for r in records)
+
+
+def test_skip_policy_replaces_counts_and_logs(av_root, repo_root):
+    path = add_bad_sample(av_root, 'silent')
+    dataset = build(av_root, demo_cfg(repo_root).train_pipeline,
+                    bad_sample='skip', max_bad_samples=1)
+    np.random.seed(0)
+    samples, out = capture_warnings(lambda: [dataset[4] for _ in range(3)])
+    assert all(s['inputs']['audios'].any() for s in samples)
+    assert dataset.bad_samples == {path: 'no audio stream'}
+    assert dataset.num_skipped == 3
+    assert f"{path}: no audio stream; skipped (bad_sample='skip'): " \
+        '1 bad file(s), 3 sample(s) skipped' in out
+
+    other = add_bad_sample(av_root, 'empty')
+    with pytest.raises(TooManyBadSamplesError) as info:
+        dataset = build(av_root, demo_cfg(repo_root).train_pipeline,
+                        bad_sample='skip', max_bad_samples=1)
+        dataset[4], dataset[5]
+    message = str(info.value)
+    assert '2 files failed to load' in message
+    assert 'max_bad_samples=1' in message
+    assert f'{path}: no audio stream' in message
+    assert f'{other}: video file is empty' in message
+
+
+def test_skip_policy_never_applies_in_test_mode(av_root, repo_root):
+    path = add_bad_sample(av_root, 'silent')
+    dataset, out = capture_warnings(lambda: build(
+        av_root, demo_cfg(repo_root).val_pipeline, bad_sample='skip',
+        test_mode=True))
+    assert "bad_sample='skip' does not apply with test_mode=True" in out
+    assert not dataset.skips_bad_samples
+    with pytest.raises(BadSampleError, match='no audio stream') as info:
+        dataset[4]
+    assert str(info.value).startswith(path) and not dataset.bad_samples

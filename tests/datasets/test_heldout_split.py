@@ -486,6 +486,23 @@ def test_no_sample_is_refetched_from_another_part(tmp_path):
     assert train[bad_i + 1]['filename'] == names[train.indices[bad_i + 1]]
 
 
+def test_skipped_bad_samples_are_replaced_from_the_same_part(tmp_path):
+    """With the inner dataset's bad_sample='skip', a bad sample is replaced
+    by another of its own part, never by one of another part."""
+    write_ann(tmp_path, LABELS, touch=True)
+    train = DATASETS.build(split_cfg(tmp_path, 'train', [Record()],
+                                     inner=dict(bad_sample='skip')))
+    names = filenames(train.dataset)
+    bad = names[train.indices[3]]
+    os.remove(bad)
+    np.random.seed(0)
+    replaced = [train[3]['filename'] for _ in range(30)]
+    assert bad not in replaced
+    assert set(replaced) <= {names[j] for j in train.indices}
+    assert train.dataset.bad_samples == {bad: 'video file not found'}
+    assert train.dataset.num_skipped == 30
+
+
 def test_lazy_init_reads_labels_only_when_asked(tmp_path):
     cfg = split_cfg(
         tmp_path,

@@ -5,6 +5,7 @@ information and the ``audios`` modality (branch ``audio``) only per-sample
 codes a model can memorise: G-Blend must give the audio head a low weight.
 """
 import copy
+import itertools
 import json
 import os.path as osp
 
@@ -16,7 +17,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmaction_gblend.toy_task as toy
-from mmaction_gblend.engine import measure_heads, shadow_train
+from mmaction_gblend.engine import measure_heads, measure_models, shadow_train
 
 HOOK = dict(type='GradientBlendingHook', mode='online',
             estimator='trajectory', warmup_epochs=1, super_epochs=1)
@@ -232,7 +233,9 @@ def test_shadow_training_leaves_the_main_model_and_optimizer_untouched():
     state = copy.deepcopy(model.state_dict())
     opt_state = copy.deepcopy(optimizer.state_dict())
 
-    shadow = shadow_train(model, optimizer, loader, 'rgb', num_iters=5)
+    shadows = shadow_train(model, optimizer, loader, ['rgb', 'fused'],
+                           num_iters=5)
+    shadow = shadows['rgb']
 
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k]), k
@@ -249,8 +252,63 @@ def test_shadow_training_leaves_the_main_model_and_optimizer_untouched():
                            model.heads['rgb'].fc_cls.weight)
     assert shadow.heads['rgb'].fc_cls.weight.data_ptr() != \
         model.heads['rgb'].fc_cls.weight.data_ptr()
+    # ... running only the rgb branch: the audio branch never moved
+    for name, p in shadow.named_parameters():
+        if name.startswith(('backbones.audio', 'heads.audio', 'fusion',
+                            'heads.fused')):
+            assert torch.equal(p, dict(model.named_parameters())[name]), name
+    # the fused head's copy trained every branch
+    fused = shadows['fused']
+    assert fused.get_blend_weights() == dict(rgb=0.0, audio=0.0, fused=1.0)
+    assert not torch.equal(fused.heads['fused'].fc_cls.weight,
+                           model.heads['fused'].fc_cls.weight)
     with pytest.raises(KeyError, match="no head 'flow'"):
-        shadow_train(model, optimizer, loader, 'flow', num_iters=1)
+        shadow_train(model, optimizer, loader, ['flow'], num_iters=1)
+
+
+def test_shadow_copies_equal_a_copy_trained_alone_on_its_head():
+    """Training the copies side by side, each on its head's loss through
+    its own branch, is the paper's one copy per head on the whole model
+    with one-hot weights: the same steps on the same batches."""
+    model, loader = toy_model_and_loader()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
+                                weight_decay=1e-3)
+    shadows = shadow_train(model, optimizer, loader, model.head_names,
+                           num_iters=4)
+    for head in model.head_names:
+        alone, alone_optimizer = copy.deepcopy((model, optimizer))
+        alone.set_blend_weights(
+            {h: float(h == head) for h in alone.head_names})
+        batches = itertools.chain(loader, loader, loader, loader)
+        for _ in range(4):
+            losses = alone(**alone.data_preprocessor(next(batches), True),
+                           mode='loss')
+            alone_optimizer.zero_grad()
+            sum(v for k, v in losses.items() if k.startswith('loss')
+                ).backward()
+            alone_optimizer.step()
+        # what the head reads (the rest moves by weight decay alone)
+        own = [n for n, _ in alone.named_parameters()
+               if n.startswith((f'backbones.{head}.', f'heads.{head}.'))
+               or head == 'fused' and not n.startswith(('heads.audio',
+                                                        'heads.rgb'))]
+        trained = dict(shadows[head].named_parameters())
+        for name, p in alone.named_parameters():
+            if name in own:
+                torch.testing.assert_close(trained[name], p, msg=name)
+
+
+def test_measuring_several_models_in_one_pass_equals_measuring_each():
+    model, loader = toy_model_and_loader()
+    other = copy.deepcopy(model)
+    torch.nn.init.normal_(other.heads['audio'].fc_cls.weight)
+    together = measure_models(
+        {'a': (model, None), 'b': (other, ['audio']), 'c': (model, ['rgb'])},
+        loader)
+    assert together['a'] == measure_heads(model, loader)
+    assert together['b'] == dict(audio=measure_heads(other, loader)['audio'])
+    assert together['c'] == dict(rgb=measure_heads(model, loader)['rgb'])
+    assert together['b']['audio'] != together['a']['audio']
 
 
 @pytest.mark.parametrize('kwargs,match', [

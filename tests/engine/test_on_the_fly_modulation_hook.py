@@ -91,7 +91,7 @@ def test_the_dominant_encoder_learns_slower(tmp_path):
                                        end_epoch=None))):
         torch.manual_seed(0)
         # RGB carries a strong class signal: it leads from the start
-        runner = train(tmp_path / name, max_epochs=2, optim_wrapper=wrapper,
+        runner = train(tmp_path / name, max_epochs=3, optim_wrapper=wrapper,
                        hooks=[HOOK] if wrapper else [],
                        signal=dict(imgs=2.0, audios=0.2))
         start = torch.load(glob.glob(str(tmp_path / name / 'epoch_1.pth'))[0],

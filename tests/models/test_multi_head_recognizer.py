@@ -194,7 +194,7 @@ def test_bad_blend_weights(weights, match):
     (dict(branches=dict(audio=AUDIO), fusion=dict(type='ConcatFusion')),
      'fusion given for a single modality'),
     (dict(branches=dict(rgb=dict(RGB, input_key='frames'), audio=AUDIO)),
-     r"input keys \['frames'\] that data_preprocessor"),
+     "model.branches.rgb.input_key='frames'"),
     (dict(branches=dict(fused=RGB, audio=AUDIO)), "bad modality name 'fused'"),
     (dict(branches=dict(rgb_loss=RGB, audio=AUDIO)), 'without "loss"'),
     (dict(branches=dict(rgb=dict(RGB, input_format='NTCHW'), audio=AUDIO)),

@@ -1,7 +1,7 @@
 """Load precomputed log-mel features (``.npy``) over each clip's window."""
 import os
 import os.path as osp
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 from mmaction.registry import TRANSFORMS
@@ -15,7 +15,8 @@ def load_feature_file(path: str) -> np.ndarray:
 
     Raises:
         BadSampleError: the file is missing, empty, unreadable, not 2-D, has
-            no frames, or holds NaN/inf.
+            no frames, is not real numbers, or holds NaN/inf (also after
+            the cast to float32).
     """
     if not osp.isfile(path):
         raise BadSampleError(path, 'feature file not found')
@@ -29,9 +30,16 @@ def load_feature_file(path: str) -> np.ndarray:
         raise BadSampleError(
             path, f'expected features of shape (num_frames, num_bins), got '
             f'{feats.shape}')
+    if not (np.issubdtype(feats.dtype, np.integer)
+            or np.issubdtype(feats.dtype, np.floating)):
+        raise BadSampleError(
+            path, f'expected real-valued features, got dtype {feats.dtype}')
+    # checked after the cast: float64 beyond float32's range becomes inf
+    with np.errstate(over='ignore'):
+        feats = feats.astype(np.float32, copy=False)
     if not np.isfinite(feats).all():
         raise BadSampleError(path, 'features contain NaN or inf')
-    return feats.astype(np.float32, copy=False)
+    return feats
 
 
 @TRANSFORMS.register_module()
@@ -53,18 +61,32 @@ class LoadLogMelFeature(BaseTransform):
 
     Args:
         num_frames: Feature rows per clip.
+        num_bins: If given, the number of bins (columns) every file must
+            have; a file with another number is an error naming it. Without
+            it such a file fails only when batched, in torch's collate,
+            whose error does not name the file.
     """
 
-    def __init__(self, num_frames: int = 128) -> None:
+    def __init__(self,
+                 num_frames: int = 128,
+                 num_bins: Optional[int] = None) -> None:
         if num_frames <= 0:
             raise ValueError('LoadLogMelFeature.num_frames must be positive, '
                              f'got {num_frames}')
+        if num_bins is not None and num_bins <= 0:
+            raise ValueError('LoadLogMelFeature.num_bins must be positive, '
+                             f'got {num_bins}')
         self.num_frames = num_frames
+        self.num_bins = num_bins
 
     def transform(self, results: Dict) -> Dict:
         path = results['audio_path']
         feats = load_feature_file(path)
         rows = feats.shape[0]
+        if self.num_bins is not None and feats.shape[1] != self.num_bins:
+            raise BadSampleError(
+                path, f'{feats.shape[1]} feature bins, but '
+                f'num_bins={self.num_bins}')
         if rows < self.num_frames:
             raise BadSampleError(
                 path, f'{rows} feature rows, fewer than the '
@@ -79,4 +101,5 @@ class LoadLogMelFeature(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(num_frames={self.num_frames})'
+        return (f'{self.__class__.__name__}(num_frames={self.num_frames}, '
+                f'num_bins={self.num_bins})')

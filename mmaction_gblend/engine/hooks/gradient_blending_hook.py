@@ -1,7 +1,7 @@
 """Gradient Blending as a training hook: measure, estimate, set, log.
 
 The hook is thin: the schedule is :func:`blend_schedule`, the measurement
-:func:`measure_heads`, the shadow training :func:`shadow_train`, and the
+:func:`measure_models`, the shadow training :func:`shadow_train`, and the
 weights :func:`~mmaction_gblend.blending.blend_statistics`. The weights live
 in the recognizer's ``blend_weights`` buffer, so checkpoints carry them and
 every process uses the same values.
@@ -18,8 +18,9 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from ...blending import BlendEstimate, blend_statistics
-from ..blend_schedule import Estimate, blend_schedule
-from ..heldout_evaluation import measure_heads, unwrap
+from ...models.recognizers.multi_head_recognizer import check_blend_weights
+from ..blend_schedule import HOOK_KEY, Estimate, blend_schedule
+from ..heldout_evaluation import ModelHeads, measure_models, unwrap
 from ..history_file import append_history, rewrite_history
 from ..shadow_training import shadow_train
 
@@ -52,7 +53,11 @@ class GradientBlendingHook(Hook):
     * ``shadow``: the paper's Algorithm 1. At the start of each super-epoch,
       a copy of the model is trained on each head's loss alone for the
       super-epoch (``shadow_fraction`` of its iterations, to cut the cost),
-      and each head's G and O are read off its own copy.
+      and each head's G and O are read off its own copy. The copies train
+      side by side on the same batches, a modality head's copy running only
+      its own branch, and are measured together with the main model in one
+      pass over the held-out set and the probe; so k + 1 copies of the
+      model and its optimizer state are in memory during an estimate.
     * ``trajectory`` (a deviation from the paper, much cheaper): the main
       model's own per-head losses at consecutive super-epoch boundaries; the
       warm-up trains with the initial weights, which must give every head
@@ -70,10 +75,12 @@ class GradientBlendingHook(Hook):
         warmup_epochs: Length of the first super-epoch (paper: 10).
         super_epochs: Length of the later super-epochs (paper: 5).
         weights: For ``fixed``, the weights; otherwise the initial weights
-            (``'uniform'``, ``None`` to keep the model's, or a dict).
-        heldout_fraction: Fraction of each class held out, when the train
-            dataset is not a ``HeldOutSplitDataset`` (whose own fraction
-            wins otherwise).
+            (``'uniform'``, ``None`` to keep the model's, or a dict). A dict
+            is checked when the hook is built (finite, >= 0, summing to 1)
+            and against the model's heads before training.
+        heldout_fraction: Fraction of each class held out, in (0, 1), when
+            the train dataset is not a ``HeldOutSplitDataset`` (whose own
+            fraction wins otherwise).
         probe_size: Samples of the training probe T' (default: as many as
             held out).
         seed: Seed of the split when the train dataset is not wrapped.
@@ -125,17 +132,23 @@ class GradientBlendingHook(Hook):
                        warmup_epochs, super_epochs)
         if mode == 'fixed' and not isinstance(weights, dict):
             raise ValueError(
-                "GradientBlendingHook.weights must be a dict for mode='fixed'")
+                f"{HOOK_KEY}.weights must be a dict for mode='fixed'")
         if isinstance(weights, str) and weights != 'uniform':
-            raise ValueError("GradientBlendingHook.weights must be 'uniform', "
+            raise ValueError(f"{HOOK_KEY}.weights must be 'uniform', "
                              f'None or a dict, got {weights!r}')
+        if isinstance(weights, dict):
+            # the values now; the heads against the model's in before_train
+            check_blend_weights(weights, None, f'{HOOK_KEY}.weights')
+        if not 0 < heldout_fraction < 1:
+            raise ValueError(f'{HOOK_KEY}.heldout_fraction must be in (0, 1), '
+                             f'got {heldout_fraction!r}')
         if not 0 < shadow_fraction <= 1:
-            raise ValueError('GradientBlendingHook.shadow_fraction must be in '
+            raise ValueError(f'{HOOK_KEY}.shadow_fraction must be in '
                              f'(0, 1], got {shadow_fraction}')
         if isinstance(measure_pipeline, str) and \
                 measure_pipeline not in ('val', 'train'):
             raise ValueError(
-                "GradientBlendingHook.measure_pipeline must be 'val', 'train' "
+                f"{HOOK_KEY}.measure_pipeline must be 'val', 'train' "
                 f'or a list of transforms, got {measure_pipeline!r}')
         self.mode = mode
         self.estimator = estimator
@@ -154,7 +167,7 @@ class GradientBlendingHook(Hook):
             min_weight=min_weight,
             smoothing=smoothing)
         if not 0 <= noise_scale < float('inf'):
-            raise ValueError('GradientBlendingHook.noise_scale must be >= 0, '
+            raise ValueError(f'{HOOK_KEY}.noise_scale must be >= 0, '
                              f'got {noise_scale}')
         self.noise_scale = noise_scale
         self.shadow_fraction = shadow_fraction
@@ -232,7 +245,8 @@ class GradientBlendingHook(Hook):
                                    self.super_epochs)
         resumed = runner.epoch > 0 or bool(self.history)
         if not resumed and self._initial_weights(model) is not None:
-            model.set_blend_weights(self._initial_weights(model))
+            model.set_blend_weights(self._initial_weights(model),
+                                    key=f'{HOOK_KEY}.weights')
         if self.mode == 'fixed':
             return
         split = self._split_config(runner)
@@ -246,40 +260,53 @@ class GradientBlendingHook(Hook):
         if self.estimator == 'trajectory' and self.reference is None:
             self.reference = dict(
                 epoch=runner.epoch, measures=self._measure(runner.model))
-        if resumed:
-            self._rewrite_history(runner)
+        # Also when starting afresh (an empty history): a run killed before
+        # its first checkpoint, or an earlier run in this work dir, may have
+        # left lines in the file.
+        self._rewrite_history(runner)
 
     # measurement and estimation -------------------------------------------
 
     def _measure(self, model) -> Dict[str, List[float]]:
         """``{head: [train, heldout, heldout standard error]}`` of the loss
         (or accuracy)."""
-        probe = measure_heads(model, self.probe_loader)
-        heldout = measure_heads(model, self.heldout_loader)
+        return self._measure_models({'model': (model, None)})['model']
+
+    def _measure_models(self, models: Dict[str, ModelHeads]
+                        ) -> Dict[str, Dict[str, List[float]]]:
+        """:meth:`_measure` of several models, one pass over each set."""
+        probe = measure_models(models, self.probe_loader)
+        heldout = measure_models(models, self.heldout_loader)
         field = 'accuracy' if self.policy['use_accuracy'] else 'loss'
         return {
-            head: [getattr(probe[head], field),
-                   getattr(heldout[head], field),
-                   getattr(heldout[head], f'{field}_se')]
-            for head in probe
+            name: {
+                head: [getattr(probe[name][head], field),
+                       getattr(heldout[name][head], field),
+                       getattr(heldout[name][head], f'{field}_se')]
+                for head in probe[name]
+            }
+            for name in models
         }
 
     def _shadow_measures(self, runner: Runner, horizon: int):
         """Before and after ``horizon`` epochs of each head's own copy."""
-        before = self._measure(runner.model)
-        after = {}
         iters = max(1, math.ceil(self.shadow_fraction * horizon *
                                  len(runner.train_dataloader)))
         optim_wrapper = runner.optim_wrapper
         clip = getattr(optim_wrapper, 'clip_grad_kwargs', None) or None
         if clip is not None:
             clip = {k: v for k, v in clip.items() if k != 'type'}
-        for head in unwrap(runner.model).head_names:
-            shadow = shadow_train(runner.model, optim_wrapper.optimizer,
-                                  runner.train_dataloader, head, iters, clip)
-            after[head] = self._measure(shadow)[head]
-            del shadow
-        return before, after
+        heads = unwrap(runner.model).head_names
+        shadows = shadow_train(runner.model, optim_wrapper.optimizer,
+                               runner.train_dataloader, heads, iters, clip)
+        # the main model is untouched by the shadows' training, so its
+        # "before" is measured in the same pass as their "after"
+        measures = self._measure_models(
+            {'before': (runner.model, None),
+             **{head: (shadow, [head]) for head, shadow in shadows.items()}})
+        del shadows
+        after = {head: measures[head][head] for head in heads}
+        return measures['before'], after
 
     def _apply(self, runner: Runner, plan: Estimate, before: dict,
                after: dict) -> BlendEstimate:
@@ -293,8 +320,10 @@ class GradientBlendingHook(Hook):
             {h: tuple(v[:2]) for h, v in before.items()},
             {h: tuple(v[:2]) for h, v in after.items()},
             previous=model.get_blend_weights(),
+            # a non-finite measurement has no standard error either; the
+            # estimator gives such a head weight 0 instead of failing
             noise={h: self.noise_scale * v[2]
-                   for h, v in after.items()},
+                   for h, v in after.items() if math.isfinite(v[2])},
             **policy)
         weights = torch.tensor(
             [estimate.weights[h] for h in model.head_names],
@@ -360,8 +389,9 @@ class GradientBlendingHook(Hook):
         return osp.join(runner.work_dir, self.history_file)
 
     def _rewrite_history(self, runner: Runner) -> None:
-        """After a resume the checkpoint's history is the truth: an
-        interrupted run may have written estimates the checkpoint lacks."""
+        """The checkpoint's history (none when starting afresh) is the
+        truth: an interrupted run may have written estimates the checkpoint
+        lacks."""
         rewrite_history(self._history_path(runner), self.history)
 
     def _planned(self, epoch: int) -> Optional[Estimate]:

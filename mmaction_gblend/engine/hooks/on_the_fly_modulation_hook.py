@@ -90,8 +90,10 @@ class OnTheFlyModulationHook(Hook):
         runner.logger.info(
             f'On-the-fly modulation: {" + ".join(parts)}; scores from '
             f'{model.score_source} logits of {self.modalities}')
-        if runner.epoch > 0 or self.history:
-            rewrite_history(self._history_path(runner), self.history)
+        # The checkpoint's history, none when starting afresh: a run killed
+        # before its first checkpoint, or an earlier run in this work dir,
+        # may have left lines in the file.
+        rewrite_history(self._history_path(runner), self.history)
         self._set_epoch(runner)
 
     def _history_path(self, runner: Runner) -> str:
@@ -151,6 +153,10 @@ class OnTheFlyModulationHook(Hook):
             values.append((~records['model']['valid']).float().reshape(1))
         step = torch.cat([v.reshape(-1).cpu() for v in values])
         for name, value in zip(names, step):
+            if not torch.isfinite(value):
+                # unusable scores (counted as invalid_scores): kept out of
+                # the epoch's means, which go to strict-JSON history
+                continue
             self._sums[name] = self._sums.get(name, 0.0) + value
             self._counts[name] = self._counts.get(name, 0) + 1
         # One transfer for the whole step: scalars beside the losses.
@@ -177,7 +183,7 @@ class OnTheFlyModulationHook(Hook):
         }
         entry = {}
         for _, _, label in _PER_MODALITY:
-            if f'{label}_{self.modalities[0]}' in means:
+            if all(f'{label}_{m}' in means for m in self.modalities):
                 entry[label] = {
                     m: means[f'{label}_{m}']
                     for m in self.modalities

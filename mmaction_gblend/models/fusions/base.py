@@ -82,6 +82,22 @@ class BaseFusion(BaseModule):
         self.in_channels = self._validate_in_channels(in_channels)
         self.modalities: List[str] = list(self.in_channels)
 
+    @classmethod
+    def accepts(cls, count: int) -> bool:
+        """Whether the fusion takes ``count`` modalities (before building
+        it, so a recognizer can name the config key that is wrong)."""
+        return count >= cls.min_modalities and (cls.max_modalities is None
+                                                or count <= cls.max_modalities)
+
+    @classmethod
+    def arity(cls) -> str:
+        """How many modalities it takes, in words: ``'exactly 2'``, ..."""
+        if cls.max_modalities == cls.min_modalities:
+            return f'exactly {cls.min_modalities}'
+        if cls.max_modalities is None:
+            return f'at least {cls.min_modalities}'
+        return f'{cls.min_modalities} to {cls.max_modalities}'
+
     # -- construction-time checks ---------------------------------------
     def _validate_in_channels(self, in_channels: object) -> Dict[str, int]:
         owner = type(self).__name__
@@ -99,18 +115,10 @@ class BaseFusion(BaseModule):
             checked[name] = check_positive_int(owner, f'in_channels[{name!r}]',
                                                channels)
         count = len(checked)
-        if count < self.min_modalities or (self.max_modalities is not None
-                                           and count > self.max_modalities):
-            if self.max_modalities == self.min_modalities:
-                wanted = f'exactly {self.min_modalities}'
-            elif self.max_modalities is None:
-                wanted = f'at least {self.min_modalities}'
-            else:
-                wanted = (f'{self.min_modalities} to '
-                          f'{self.max_modalities}')
+        if not self.accepts(count):
             raise ValueError(
-                f'{owner}: `in_channels` must name {wanted} modalities, got '
-                f'{count}: {list(checked)}')
+                f'{owner}: `in_channels` must name {self.arity()} '
+                f'modalities, got {count}: {list(checked)}')
         return checked
 
     def _check_modality_arg(self, key: str, value: object) -> str:

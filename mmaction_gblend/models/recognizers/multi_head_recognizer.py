@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmengine.dist import all_reduce
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, ModuleDict
 
 from ...blending.modulation import discrepancy_ratios
+from ..fusions import BaseFusion
 from ..modulation import (PredictionModulation, modality_logits,
                           resolve_score_source, true_class_probability)
 from ..utils import global_avg_pool, load_branch_checkpoint, stack_labels
@@ -26,9 +27,28 @@ INPUT_FORMATS = ('NCTHW', 'NCTF', 'NCHW')
 DEFAULT_INPUT_FORMAT = dict(imgs='NCTHW', audios='NCTF', flows='NCTHW')
 
 
-def _check_weights(weights: Dict[str, float], heads: Sequence[str],
-                   key: str) -> List[float]:
-    """Validate blend weights: one per head, finite, >= 0, summing to 1."""
+def check_blend_weights(weights: Dict[str, float],
+                        heads: Optional[Sequence[str]],
+                        key: str) -> List[float]:
+    """Validate blend weights: one per head, finite, >= 0, summing to 1.
+
+    Args:
+        weights: ``{head: weight}``.
+        heads: The model's heads, in order; ``None`` checks the values only
+            (a hook's config, before the model exists).
+        key: The config key, for the messages (e.g. ``model.blend_weights``).
+
+    Returns:
+        The weights in the order of ``heads`` (else of ``weights``).
+
+    Raises:
+        ValueError: Naming ``key``, the heads and what was expected.
+    """
+    if not isinstance(weights, dict):
+        raise ValueError(f'{key} must be a dict {{head: weight}}, got '
+                         f'{weights!r}')
+    if heads is None:
+        heads = list(weights)
     if set(weights) != set(heads):
         raise ValueError(
             f'{key} must give one weight per head {list(heads)}, got '
@@ -42,6 +62,35 @@ def _check_weights(weights: Dict[str, float], heads: Sequence[str],
         raise ValueError(f'{key} must sum to 1, got {dict(weights)} '
                          f'(sum {sum(values):.6g})')
     return values
+
+
+def _check_batch_keys(preprocessor: nn.Module, args: tuple,
+                      kwargs: dict) -> None:
+    """Forward pre-hook of the data preprocessor, for every batch.
+
+    Names both sides when the batch's inputs (the pipeline's
+    ``PackActionInputs.collect_keys``) do not fit
+    ``model.data_preprocessor.preprocessors``; mmaction2's preprocessor
+    would fail with a bare ``KeyError`` or ``AttributeError``. It also
+    catches configs run without ``ConfigCheckHook``.
+    """
+    data = args[0] if args else kwargs.get('data')
+    inputs = data.get('inputs') if isinstance(data, dict) else None
+    if inputs is None:
+        return
+    known = sorted(preprocessor.preprocessors)
+    if not isinstance(inputs, dict):
+        raise TypeError(
+            'MultiHeadRecognizer needs the batch inputs as a dict '
+            f'{{input_key: tensors}}, got {type(inputs).__name__}: set the '
+            f'pipeline\'s PackActionInputs.collect_keys (to {tuple(known)})')
+    unknown = sorted(set(inputs) - set(known))
+    if unknown:
+        raise ValueError(
+            f'the batch has inputs {sorted(inputs)} (the pipeline\'s '
+            'PackActionInputs.collect_keys), but '
+            f'model.data_preprocessor.preprocessors has none for {unknown} '
+            f'(it has {known})')
 
 
 @MODELS.register_module()
@@ -59,6 +108,13 @@ class MultiHeadRecognizer(BaseModel):
 
     At test time ``pred_score`` holds the fused head's scores (or those of
     ``predict_head``) and ``head_scores`` every modality head's.
+
+    Configs are checked when the model is built (branches against
+    ``data_preprocessor.preprocessors``, the fusion against the number of
+    modalities, ``blend_weights``), and every batch's input keys against
+    the preprocessors; errors name the config keys (``model.fusion.type``,
+    ``model.branches.<m>.input_key``, ...). ``ConfigCheckHook`` checks the
+    pipelines before the run starts.
 
     On-the-fly modulation (OGM-GE, OPM) reads per-modality scores of each
     training batch (``score_source``, summed over all processes); OPM drops
@@ -142,7 +198,11 @@ class MultiHeadRecognizer(BaseModel):
         self.num_classes = num_classes
         self.average_clips = average_clips
 
-        self.backbones = nn.ModuleDict()
+        # mmengine's ModuleDict, not torch's: BaseModule.init_weights only
+        # recurses into children that have init_weights, so behind a torch
+        # ModuleDict the backbones' and heads' init_cfg (Kaiming, Normal,
+        # Pretrained) and mmaction2's `pretrained=` were silently skipped.
+        self.backbones = ModuleDict()
         self.input_keys: Dict[str, str] = {}
         self.input_formats: Dict[str, str] = {}
         self.feat_dims: Dict[str, int] = {}
@@ -151,12 +211,15 @@ class MultiHeadRecognizer(BaseModel):
             name: cfg.get('input_key', name)
             for name, cfg in branches.items()
         })
+        if hasattr(self.data_preprocessor, 'preprocessors'):
+            self.data_preprocessor.register_forward_pre_hook(
+                _check_batch_keys, with_kwargs=True)
         for name in self.modalities:
             self._build_branch(name, dict(branches[name]))
 
         head = dict(head or dict(type='ClassifierHead'))
         head.setdefault('type', 'ClassifierHead')
-        self.heads = nn.ModuleDict({
+        self.heads = ModuleDict({
             name: MODELS.build(
                 dict(head, in_channels=self.feat_dims[name],
                      num_classes=num_classes))
@@ -167,6 +230,7 @@ class MultiHeadRecognizer(BaseModel):
                 raise ValueError(
                     'MultiHeadRecognizer.fusion is required for '
                     f'{len(self.modalities)} modalities')
+            self._check_fusion(fusion, self.modalities)
             self.fusion = MODELS.build(
                 dict(fusion, in_channels=dict(self.feat_dims)))
             self.heads[FUSED] = MODELS.build(
@@ -185,8 +249,8 @@ class MultiHeadRecognizer(BaseModel):
         self.register_buffer(
             'blend_weights',
             torch.tensor(
-                _check_weights(blend_weights, self.head_names,
-                               'MultiHeadRecognizer.blend_weights'),
+                check_blend_weights(blend_weights, self.head_names,
+                                    'model.blend_weights'),
                 dtype=torch.float32))
         self.predict_head = predict_head or (
             FUSED if self.fusion is not None else self.modalities[0])
@@ -250,13 +314,40 @@ class MultiHeadRecognizer(BaseModel):
                     'MultiModalDataPreprocessor with one preprocessor per '
                     f'input key {sorted(set(input_keys.values()))}')
             return
-        missing = sorted(set(input_keys.values()) - set(sub))
+        missing = [f'model.branches.{name}.input_key={key!r}'
+                   for name, key in sorted(input_keys.items())
+                   if key not in sub]
         if missing:
             raise ValueError(
-                f'MultiHeadRecognizer: branches read input keys {missing} '
-                'that data_preprocessor.preprocessors does not have '
-                f'(it has {sorted(sub)}); the pipeline\'s PackActionInputs '
-                'collect_keys must name them too')
+                f'model.data_preprocessor.preprocessors (keys {sorted(sub)}) '
+                f'has no preprocessor for {", ".join(missing)}: it needs one '
+                'per input key, and the pipeline\'s '
+                'PackActionInputs.collect_keys must name the key too')
+
+    @staticmethod
+    def _check_fusion(fusion: dict, modalities: List[str]) -> None:
+        """Name the key when the fusion is unknown or cannot fuse this many
+        modalities (its own error would name ``in_channels``, which the
+        recognizer fills in, not the user)."""
+        kind = fusion.get('type') if isinstance(fusion, dict) else None
+        cls = MODELS.get(kind) if isinstance(kind, str) else kind
+        fusions = {
+            name: module
+            for name, module in sorted(MODELS.module_dict.items())
+            if isinstance(module, type) and issubclass(module, BaseFusion)
+        }
+        if cls is None:
+            raise ValueError(
+                f'model.fusion.type={kind!r} is not a registered module; '
+                f'the fusions are {list(fusions)}')
+        count = len(modalities)
+        if isinstance(cls, type) and issubclass(cls, BaseFusion) and \
+                not cls.accepts(count):
+            fitting = [n for n, m in fusions.items() if m.accepts(count)]
+            raise ValueError(
+                f'model.fusion.type={cls.__name__!r} fuses {cls.arity()} '
+                f'modalities, but model.branches has {count}: {modalities}; '
+                f'fusions for {count}: {fitting}')
 
     def init_weights(self) -> None:
         """Initialise, then load the branches' ``init_from`` checkpoints."""
@@ -316,9 +407,17 @@ class MultiHeadRecognizer(BaseModel):
         return OrderedDict(
             zip(self.head_names, self.blend_weights.tolist()))
 
-    def set_blend_weights(self, weights: Dict[str, float]) -> None:
-        """Replace the blend weights (validated: >= 0, sum 1, finite)."""
-        values = _check_weights(weights, self.head_names, 'blend weights')
+    def set_blend_weights(self,
+                          weights: Dict[str, float],
+                          key: str = 'blend weights') -> None:
+        """Replace the blend weights (validated: >= 0, sum 1, finite).
+
+        Args:
+            weights: ``{head: weight}`` for every head.
+            key: Where the weights come from, for the error message (e.g.
+                ``custom_hooks[GradientBlendingHook].weights``).
+        """
+        values = check_blend_weights(weights, self.head_names, key)
         self.blend_weights.copy_(
             torch.tensor(values, dtype=self.blend_weights.dtype))
 
@@ -343,9 +442,12 @@ class MultiHeadRecognizer(BaseModel):
                 f'but feat_dim is {self.feat_dims[name]}')
         return out
 
-    def extract_feat(self, inputs: Dict[str, torch.Tensor]
+    def extract_feat(self,
+                     inputs: Dict[str, torch.Tensor],
+                     modalities: Optional[Sequence[str]] = None
                      ) -> Tuple[Dict[str, torch.Tensor], int]:
-        """Run every branch; return its feature map per sample-view.
+        """Run every branch (or those of ``modalities``); return its feature
+        map per sample-view.
 
         Returns:
             ``({modality: [N*V, C, *spatial]}, V)``. Modalities with
@@ -356,7 +458,7 @@ class MultiHeadRecognizer(BaseModel):
             raise TypeError('MultiHeadRecognizer expects inputs as a dict '
                             f'{{input_key: tensor}}, got {type(inputs)}')
         maps, views = {}, {}
-        for name in self.modalities:
+        for name in self.modalities if modalities is None else modalities:
             key = self.input_keys[name]
             if key not in inputs:
                 raise KeyError(
@@ -380,19 +482,32 @@ class MultiHeadRecognizer(BaseModel):
 
     def head_logits(self,
                     maps: Dict[str, torch.Tensor],
-                    fusion_maps: Optional[Dict[str, torch.Tensor]] = None
+                    fusion_maps: Optional[Dict[str, torch.Tensor]] = None,
+                    heads: Optional[Sequence[str]] = None
                     ) -> Dict[str, torch.Tensor]:
-        """Scores ``[N*V, num_classes]`` of every head, fused last.
+        """Scores ``[N*V, num_classes]`` of every head (or of ``heads``),
+        fused last.
 
         ``fusion_maps`` (default ``maps``) are what the fusion sees: OPM
         drops features there, never in the modality heads' inputs.
         """
-        logits = OrderedDict(
-            (name, self.heads[name](maps[name])) for name in self.modalities)
-        if self.fusion is not None:
+        heads = self.head_names if heads is None else heads
+        logits = OrderedDict((name, self.heads[name](maps[name]))
+                             for name in self.modalities if name in heads)
+        if self.fusion is not None and FUSED in heads:
             logits[FUSED] = self.heads[FUSED](
                 self.fusion(maps if fusion_maps is None else fusion_maps))
         return logits
+
+    def needed_modalities(self, heads: Sequence[str]) -> List[str]:
+        """The branches that ``heads`` read: all of them for the fused
+        head, a modality head's own otherwise."""
+        for head in heads:
+            if head not in self.head_names:
+                raise KeyError(f'no head {head!r} in {self.head_names}')
+        if FUSED in heads:
+            return list(self.modalities)
+        return [m for m in self.modalities if m in heads]
 
     def forward(self,
                 inputs: Dict[str, torch.Tensor],
@@ -409,25 +524,38 @@ class MultiHeadRecognizer(BaseModel):
         raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
                            'predict and tensor mode')
 
-    def loss(self, inputs: Dict[str, torch.Tensor],
-             data_samples: List[ActionDataSample]) -> Dict[str, torch.Tensor]:
-        """Blended losses ``loss_<head>`` and per-head monitors."""
-        maps, views = self.extract_feat(inputs)
+    def loss(self,
+             inputs: Dict[str, torch.Tensor],
+             data_samples: List[ActionDataSample],
+             heads: Optional[Sequence[str]] = None
+             ) -> Dict[str, torch.Tensor]:
+        """Blended losses ``loss_<head>`` and per-head monitors.
+
+        ``heads`` restricts them to some heads, running only the branches
+        those read (G-Blend's shadow copies of a modality head); the
+        modulation signal, which compares all modalities, is computed only
+        when every branch ran.
+        """
+        heads = self.head_names if heads is None else list(heads)
+        maps, views = self.extract_feat(inputs,
+                                        self.needed_modalities(heads))
         labels = stack_labels(data_samples)
         if views > 1:
             labels = labels.repeat_interleave(views, dim=0)
         fusion_maps = maps
         opm_on = self.training and self.opm is not None \
             and self.opm.in_window()
-        if self.training and (opm_on or self.collect_modality_scores):
+        if self.training and len(maps) == len(self.modalities) and (
+                opm_on or self.collect_modality_scores):
             ratios = self._modulation_signal(maps, labels)
             if opm_on:
                 fusion_maps = self.opm(maps, ratios, views)
         out = OrderedDict()
-        for i, (name, logits) in enumerate(
-                self.head_logits(maps, fusion_maps).items()):
+        for name, logits in self.head_logits(maps, fusion_maps,
+                                             heads).items():
             ce = self.loss_cls(logits, labels)
-            out[f'loss_{name}'] = self.blend_weights[i] * ce
+            weight = self.blend_weights[self.head_names.index(name)]
+            out[f'loss_{name}'] = weight * ce
             out[f'{name}_ce'] = ce.detach()
             if labels.dim() == 1:
                 out[f'{name}_top1'] = (logits.detach().argmax(dim=1) ==
