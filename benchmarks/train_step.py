@@ -34,10 +34,11 @@ CONFIGS = {
     'stock-rgb': ('Recognizer3D + I3DHead', 'stock:rgb', ('imgs', ), False),
     'stock-audio': ('RecognizerAudio + TSNAudioHead', 'stock:audio',
                     ('audios', ), False),
-    'ours-rgb': ('MultiHeadRecognizer, RGB only', 'rgb_only',
-                 ('imgs', 'audios'), True),
+    # a batch of the inputs the model reads, as for the stock recognizers
+    'ours-rgb': ('MultiHeadRecognizer, RGB only', 'rgb_only', ('imgs', ),
+                 True),
     'ours-audio': ('MultiHeadRecognizer, audio only', 'audio_only',
-                   ('imgs', 'audios'), True),
+                   ('audios', ), True),
 }
 FULL = dict(batch_size=16, warmup=3, steps=10)
 QUICK = dict(batch_size=2, warmup=1, steps=2)
