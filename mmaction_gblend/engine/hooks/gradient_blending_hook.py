@@ -227,8 +227,10 @@ class GradientBlendingHook(Hook):
         cfg['sampler'] = dict(type='DefaultSampler', shuffle=False,
                               round_up=False)
         cfg.pop('batch_sampler', None)
-        # used once per super-epoch: no worker processes idling in between
-        cfg['persistent_workers'] = False
+        # persistent_workers as the training loader's (as mmaction2's val
+        # loaders): with them the workers start once, not at every pass,
+        # which on a small held-out set is most of a pass's time
+        # (benchmarks/README.md, cost model)
         if self.measure_batch_size:
             cfg['batch_size'] = self.measure_batch_size
         return Runner.build_dataloader(cfg, seed=runner.seed)
