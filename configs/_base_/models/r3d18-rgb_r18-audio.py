@@ -26,5 +26,11 @@ model = dict(
     num_classes=8,
     branches=dict(rgb=rgb_branch, audio=audio_branch),
     fusion=dict(type='ConcatFusion', hidden_channels=128, num_layers=2),
-    head=dict(type='ClassifierHead', dropout_ratio=0.5),
+    # Kaiming, not the heads' default Normal(0.01): on the 12-epoch demo the
+    # fused head behind the fusion MLP barely learns from a 0.01 init (naive
+    # fusion, seed 0: val top-1 0.30 against 0.70 at epoch 8)
+    head=dict(
+        type='ClassifierHead',
+        dropout_ratio=0.5,
+        init_cfg=dict(type='Kaiming', layer='Linear')),
     average_clips='prob')
