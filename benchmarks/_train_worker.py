@@ -102,11 +102,11 @@ def counted_steps(fn: Callable, totals: Dict[str, float]) -> Callable:
     ``totals['shadow_steps']``."""
 
     @functools.wraps(fn)
-    def wrapper(model, optimizer, dataloader, heads, num_iters, *args,
+    def wrapper(model, optimizer, dataloader, heads, num_epochs, *args,
                 **kwargs):
         totals['shadow_copies'] += len(heads)
-        totals['shadow_steps'] += num_iters * len(heads)
-        return fn(model, optimizer, dataloader, heads, num_iters, *args,
+        totals['shadow_steps'] += num_epochs * len(dataloader) * len(heads)
+        return fn(model, optimizer, dataloader, heads, num_epochs, *args,
                   **kwargs)
 
     return wrapper

@@ -1,15 +1,19 @@
 """Estimate G-Blend weights for a config once, and print them as a snippet.
 
     python tools/estimate_blend_weights.py CONFIG [--estimator shadow]
-        [--epochs 10] [--checkpoint CKPT] [--shadow-fraction 0.15]
+        [--epochs N] [--checkpoint CKPT] [--shadow-fraction 0.25]
 
 The answer to "how do I compute the weights for my own dataset?": runs the
 offline estimate of the paper (Algorithm 2) with the config's data and model,
 then prints ``model = dict(blend_weights=...)`` to paste into a config (the
 weights then stay fixed). ``shadow`` (default, the paper's estimator) trains
-a copy of the model per head for ``--epochs`` from the initial (or
-``--checkpoint``) state; ``trajectory`` trains the model itself for
-``--epochs`` with uniform weights and reads the change of its heads' losses.
+a copy of the model per head from the initial (or ``--checkpoint``) state
+over the config's whole training (Algorithm 2's N), following its schedule,
+or over ``--epochs`` (a shorter, cheaper horizon); ``--shadow-fraction``
+trains the copies on a stratified part of the training set for as many
+epochs. ``trajectory`` trains the model itself for ``--epochs`` (default 10)
+with uniform weights and reads the change of its heads' losses, per unit
+weight.
 The train dataset should be wrapped in ``HeldOutSplitDataset(part='train')``
 (see the G-Blend configs); ``--allow-overlap`` measures on samples the model
 also trains on instead.
@@ -48,12 +52,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('--estimator', choices=['shadow', 'trajectory'],
                         default='shadow')
-    parser.add_argument('--epochs', type=int, default=10,
-                        help='the super-epoch the estimate spans (paper: 10)')
+    parser.add_argument('--epochs', type=int, default=None,
+                        help='the epochs the estimate spans (shadow: the '
+                        "config's max_epochs; trajectory: 10)")
     parser.add_argument('--checkpoint', help='estimate from this state')
     parser.add_argument('--shadow-fraction', type=float, default=1.0,
-                        help='fraction of the iterations each shadow copy '
-                        'trains for')
+                        help='fraction of the training set (per class) the '
+                        'shadow copies train on, for the whole horizon')
     parser.add_argument('--min-weight', type=float, default=0.0)
     parser.add_argument('--allow-overlap', action='store_true',
                         help='the train dataset is not a HeldOutSplitDataset')
@@ -72,15 +77,28 @@ def build_config(args: argparse.Namespace):
     previous = [h for h in cfg.get('custom_hooks', [])
                 if h.get('type') == 'GradientBlendingHook']
     hook = copy.deepcopy(previous[0]) if previous else {}
+    max_epochs = cfg.train_cfg.max_epochs
+    if args.estimator == 'shadow':
+        # before epoch 0, over the run's own length and schedule
+        epochs = args.epochs or max_epochs
+        if epochs > max_epochs:
+            raise ValueError(f'--epochs {epochs} is longer than the '
+                             f"config's training ({max_epochs} epochs)")
+        horizon = dict(offline_horizon=epochs if args.epochs else None,
+                       warmup_epochs=min(epochs, max_epochs))
+    else:
+        # after `epochs` epochs of training
+        epochs = args.epochs or 10
+        max_epochs = epochs + 1
+        horizon = dict(offline_horizon=None, warmup_epochs=epochs)
     hook.update(
         type='GradientBlendingHook', mode='offline', estimator=args.estimator,
-        warmup_epochs=args.epochs, super_epochs=args.epochs,
-        weights='uniform', shadow_fraction=args.shadow_fraction,
-        min_weight=args.min_weight, exclude_heldout=not args.allow_overlap)
+        super_epochs=epochs, weights='uniform',
+        shadow_fraction=args.shadow_fraction, min_weight=args.min_weight,
+        exclude_heldout=not args.allow_overlap, **horizon)
     cfg.custom_hooks = kept + [hook]
-    # trajectory estimates after `epochs` epochs; shadow before epoch 0
-    cfg.train_cfg.max_epochs = args.epochs + 1
-    cfg.train_cfg.val_interval = args.epochs + 2  # no validation
+    cfg.train_cfg.max_epochs = max_epochs
+    cfg.train_cfg.val_interval = max_epochs + 1  # no validation
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1)
     # the schedulers stay: the estimate starts from the learning rate the
     # run itself would start from (a warm-up's, say)

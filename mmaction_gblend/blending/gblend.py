@@ -47,6 +47,8 @@ NOTE_SCORE_UNDERFLOW = 'score below float range (reported 0; weight exact)'
 NOTE_MIN_WEIGHT = 'min_weight'
 NOTE_PREVIOUS_MIN_WEIGHT = 'previous raised to min_weight'
 NOTE_SMOOTHED = 'smoothed'
+NOTE_FLOOR = 'floor'
+NOTE_UNTRAINED = 'trained with weight 0: no estimate'
 
 _FLOAT_MAX = sys.float_info.max
 
@@ -68,13 +70,17 @@ class HeadBlendStats:
         ogr: ``|O / G|``; ``inf`` if ``G == 0``; NaN if ``G`` or ``O`` is not
             finite.
         score: The unnormalised weight ``G_eff / O_eff**2`` (0 for a head
-            the policy excluded); always finite and ``>= 0``. A score beyond
-            the float range is reported as the largest float (or 0 below it)
-            while the weight is still computed exactly in log space.
+            the policy excluded; ``G_eff = G - se_G`` and
+            ``O_eff**2 = max(O**2 + se_O**2, overfit_floor**2)``, see
+            :func:`blend_statistics`); always finite and ``>= 0``. A score
+            beyond the float range is reported as the largest float (or 0
+            below it) while the weight is still computed exactly in log
+            space.
         weight: The final weight of the head.
         note: ``''``, or why the policy intervened (``'; '``-separated):
             ``'non-finite'``, ``'no generalization (G <= 0)'``,
-            ``'overfitting floored'``, ``'min_weight'``, ``'smoothed'``, ...
+            ``'G within noise'``, ``'overfitting floored'``,
+            ``'min_weight'``, ``'smoothed'``, ``'floor'``, ...
     """
 
     train_before: float
@@ -156,6 +162,67 @@ def _check_mapping(value: Any, name: str) -> None:
                         f'(train, heldout), got {type(value).__name__}')
 
 
+def _validate_noise(noise: Any, heads: List[str]
+                    ) -> Dict[str, Tuple[float, float]]:
+    """``noise`` as ``{head: (se_G, se_O)}`` floats (NaN kept: unusable).
+    """
+    if not isinstance(noise, Mapping):
+        raise TypeError(f'noise must be a mapping head name -> (se_G, se_O), '
+                        f'got {type(noise).__name__}')
+    unknown = sorted(set(noise) - set(heads))
+    if unknown:
+        raise ValueError(f'noise names heads that are not measured: '
+                         f'{unknown}')
+    result = {}
+    for head, value in noise.items():
+        if isinstance(value, numbers.Real):
+            raise TypeError(
+                f'noise[{head!r}] must be a (se_G, se_O) pair of standard '
+                f'errors (paired_standard_errors), got the number {value!r}')
+        try:
+            pair = tuple(value)
+        except TypeError:
+            pair = ()
+        if len(pair) != 2:
+            raise TypeError(f'noise[{head!r}] must be a (se_G, se_O) pair, '
+                            f'got {value!r}')
+        ses = (_to_float(pair[0], f'noise[{head!r}][0] (se_G)'),
+               _to_float(pair[1], f'noise[{head!r}][1] (se_O)'))
+        for what, se in zip(('se_G', 'se_O'), ses):
+            # NaN is let through: the head is then unusable (score 0)
+            if se < 0:
+                raise ValueError(f'noise[{head!r}] {what} must be >= 0, '
+                                 f'got {se!r}')
+        result[head] = ses
+    return result
+
+
+def _validate_floors(floors: Any, heads: List[str],
+                     min_weight: float) -> Dict[str, float]:
+    """``floors`` as floats; ValueError if it cannot be met."""
+    if not isinstance(floors, Mapping):
+        raise TypeError(f'floors must be a mapping head name -> minimum '
+                        f'weight, got {type(floors).__name__}')
+    unknown = sorted(set(floors) - set(heads))
+    if unknown:
+        raise ValueError(f'floors names heads that are not measured: '
+                         f'{unknown}')
+    result = {}
+    for head, value in floors.items():
+        floor = _check_option(value, f'floors[{head!r}]')
+        if not 0.0 <= floor < 1.0:
+            raise ValueError(f'floors[{head!r}] must be in [0, 1), got '
+                             f'{value!r}')
+        result[head] = floor
+    # every head keeps max(its floor, min_weight): these must fit in 1
+    need = math.fsum(max(result.get(h, 0.0), min_weight) for h in heads)
+    if need > 1.0 + 1e-12:
+        raise ValueError(
+            f'floors (with min_weight={min_weight!r} for the other heads) '
+            f'need a total weight of {need!r} > 1: {result}')
+    return result
+
+
 def _check_option(value: Any, name: str) -> float:
     """A finite real option value."""
     number = _to_float(value, name)
@@ -213,6 +280,45 @@ def _apply_min_weight(weights: Dict[str, float],
     return {k: min_weight + spare * w for k, w in weights.items()}
 
 
+def _apply_floors(weights: Dict[str, float], floors: Dict[str, float],
+                  min_weight: float) -> Tuple[Dict[str, float], List[str]]:
+    """Raise every head to ``max(floor, min_weight)``, scaling the others
+    down proportionally (sum 1); returns the weights and the heads raised
+    to their floor.
+
+    Scaling the others down may take one of them below its own bound; it
+    is then fixed at that bound too and the rest rescaled, until none is
+    below (at most K rounds).
+    """
+    bounds = {h: max(floors.get(h, 0.0), min_weight) for h in weights}
+    fixed: Dict[str, float] = {}
+    result = dict(weights)
+    for _ in range(len(weights)):
+        below = [
+            h for h in weights
+            if h not in fixed and result[h] < bounds[h] * (1 - 1e-15)
+        ]
+        if not below:
+            break
+        for head in below:
+            fixed[head] = bounds[head]
+        free = [h for h in weights if h not in fixed]
+        spare = max(0.0, 1.0 - math.fsum(fixed.values()))
+        mass = math.fsum(weights[h] for h in free)
+        result = {}
+        for head in weights:  # keeps the heads' order
+            if head in fixed:
+                result[head] = fixed[head]
+            else:
+                # all the free mass 0 (only if the bounds sum to ~1): share
+                # what is left evenly
+                result[head] = (spare * weights[head] / mass if mass > 0
+                                else spare / len(free))
+    raised = [h for h in fixed if floors.get(h, 0.0) > 0
+              and weights[h] < floors[h] * (1 - 1e-15)]
+    return result, raised
+
+
 def _add_note(notes: Dict[str, List[str]], head: str, note: str) -> None:
     if note not in notes[head]:
         notes[head].append(note)
@@ -229,7 +335,9 @@ def blend_statistics(before: Mapping[str, Any],
                      previous: Optional[Mapping[str, float]] = None,
                      min_weight: float = 0.0,
                      smoothing: float = 0.0,
-                     noise: Optional[Mapping[str, float]] = None
+                     noise: Optional[Mapping[str, Tuple[float, float]]] = None,
+                     floors: Optional[Mapping[str, float]] = None,
+                     response_scale: Optional[Mapping[str, float]] = None
                      ) -> BlendEstimate:
     """G-Blend weights and the per-head numbers behind them.
 
@@ -265,13 +373,28 @@ def blend_statistics(before: Mapping[str, Any],
           ``overfit_floor`` (note ``'overfitting floored'``): a head that did
           not overfit gets a large but finite score. ``overfit_floor`` must
           be finite and > 0.
-        * Measurement noise (``noise``, optional): ``noise[i]`` is the
-          standard error of head ``i``'s held-out value. Changes smaller
-          than it are not resolved by the measurement: ``G_i <= noise[i]``
-          gives score 0 (note ``'G within noise'``) and ``|O_i|`` is floored
-          at ``max(overfit_floor, noise[i])``. Without it a held-out loss
-          that moved by chance (``G`` and ``O`` both near 0) earns a huge
-          ``G / O**2`` and takes nearly all the weight.
+        * Measurement noise (``noise``, optional): ``noise[i] =
+          (se_G, se_O)``, the standard errors of head ``i``'s ``G`` and
+          ``O`` (of the paired per-sample differences, see
+          :func:`.paired_standard_errors`; a caller's multiple of them
+          sets how cautious the rule is). The score becomes
+          ``G_eff / O_eff**2`` with ``G_eff = G - se_G`` and
+          ``O_eff**2 = max(O**2 + se_O**2, overfit_floor**2)``.
+          ``G - se_G`` is a lower confidence bound on the true ``G``:
+          generalisation the measurement cannot resolve earns nothing
+          (``G_eff <= 0``: score 0, note ``'G within noise'``), and the
+          score grows continuously from 0 as ``G`` clears its noise, so
+          a change of ``G`` by a fraction of ``se_G`` cannot make the
+          weight jump (a hard threshold at ``se_G`` would). ``O**2 +
+          se_O**2`` is the posterior mean of the true ``O**2`` given the
+          estimate (flat prior, Gaussian error), the quantity that enters
+          the derivation; a near-zero but noisy ``O`` can then not give a
+          huge score. Without a noise model a held-out loss that moved by
+          chance (``G`` and ``O`` both near 0) earns a huge ``G / O**2``
+          and takes nearly all the weight. A head missing from ``noise``
+          (or with zeros) gets the paper's exact ``G / O**2``. A NaN in
+          ``noise[i]`` (from a non-finite sample) makes head ``i``
+          unusable: score 0, note ``'non-finite'``.
         * Overflow: scores are normalised in log space
           (``log G - 2 log O_eff``, shifted by the maximum), so huge or tiny
           finite scores still give exact, finite weights. The reported
@@ -293,6 +416,26 @@ def blend_statistics(before: Mapping[str, Any],
         * ``smoothing`` ``s`` in ``[0, 1)``: after ``min_weight``,
           ``w = (1 - s) * w_new + s * w_previous`` (note ``'smoothed'``);
           ``s > 0`` requires ``previous``.
+        * ``floors`` (optional, ``{head: f}`` with each ``f`` in
+          ``[0, 1)``), applied last, to the estimate as to the fallback
+          weights: a head below its floor is raised to it and the other
+          heads are scaled down proportionally so the sum stays 1 (note
+          ``'floor'``; a head scaled below ``min_weight`` stays at it). For
+          the prediction (fused) head: a head with weight 0 is not trained
+          until the next estimate, and the model's prediction would stay
+          untrained. The floors, with ``min_weight`` for the other heads,
+          must sum to at most 1, and name measured heads (ValueError).
+        * ``response_scale`` (optional, ``{head: s}``, every head, each
+          finite and ``>= 0``): the measured changes are ``s`` times what
+          the estimate wants, so ``G``, ``O`` and their standard errors are
+          divided by ``s`` before scoring (the reported ``G`` and ``O`` stay
+          as measured). The trajectory estimator passes the loss weights
+          the heads trained with: to first order a head trained with weight
+          ``w`` moves ``w`` times as far as on its own loss alone
+          (Algorithm 1's shadow copy), so ``G / O**2`` measured on the main
+          run is the shadow's score divided by ``w``. ``s = 0``: the head
+          did not train; score 0, note ``'trained with weight 0: no
+          estimate'``.
         * Finally the weights are renormalised (float error) and checked:
           finite, ``>= 0``, sum 1 within 1e-9; keys follow ``after``.
         * Input errors: ``before`` / ``after`` with different heads or no
@@ -313,8 +456,12 @@ def blend_statistics(before: Mapping[str, Any],
         min_weight: Minimum weight of every head, in ``[0, 1 / K]``.
         smoothing: Exponential smoothing factor towards ``previous``, in
             ``[0, 1)``.
-        noise: Head name -> standard error (>= 0, finite) of its held-out
-            value; heads it does not name have none.
+        noise: Head name -> ``(se_G, se_O)``, the standard errors (>= 0)
+            of its ``G`` and ``O``, already scaled as the caller wants;
+            heads it does not name have none.
+        floors: Head name -> least weight of that head, applied last.
+        response_scale: Head name -> the factor its measured changes are
+            divided by (the trajectory estimator's weights in use).
 
     Returns:
         BlendEstimate: the weights, per-head :class:`HeadBlendStats` and the
@@ -364,16 +511,20 @@ def blend_statistics(before: Mapping[str, Any],
     prev = (
         _validate_previous(previous, heads, after)
         if previous is not None else None)
-    noise = dict(noise or {})
-    unknown = sorted(set(noise) - set(heads))
-    if unknown:
-        raise ValueError(f'noise names heads that are not measured: '
-                         f'{unknown}')
-    for head, value in noise.items():
-        value = _check_option(value, f'noise[{head!r}]')
-        if value < 0:
-            raise ValueError(f'noise[{head!r}] must be >= 0, got {value!r}')
-        noise[head] = value
+    ses = _validate_noise(noise, heads) if noise is not None else {}
+    scale = {}
+    if response_scale is not None:
+        _check_mapping(response_scale, 'response_scale')
+        _check_same_heads(after, response_scale, 'after', 'response_scale')
+        for head in heads:
+            value = _check_option(response_scale[head],
+                                  f'response_scale[{head!r}]')
+            if value < 0:
+                raise ValueError(f'response_scale[{head!r}] must be >= 0, '
+                                 f'got {value!r}')
+            scale[head] = value
+    head_floors = (
+        _validate_floors(floors, heads, min_w) if floors is not None else {})
 
     # ---- per-head G, O, OGR, log-score ------------------------------------
     notes: Dict[str, List[str]] = {head: [] for head in heads}
@@ -387,8 +538,10 @@ def blend_statistics(before: Mapping[str, Any],
         else:
             g = v_before - v_after
             o = (v_after - t_after) - (v_before - t_before)
+        se_g, se_o = ses.get(head, (0.0, 0.0))
         finite = all(
-            map(math.isfinite, (t_before, v_before, t_after, v_after, g, o)))
+            map(math.isfinite,
+                (t_before, v_before, t_after, v_after, g, o, se_g, se_o)))
         if not (math.isfinite(g) and math.isfinite(o)):
             ogr = math.nan
         elif g == 0:
@@ -398,19 +551,25 @@ def blend_statistics(before: Mapping[str, Any],
         score = 0.0
         if not finite:
             _add_note(notes, head, NOTE_NON_FINITE)
+        elif scale.get(head, 1.0) == 0:
+            _add_note(notes, head, NOTE_UNTRAINED)
         elif g <= 0:
             _add_note(notes, head, NOTE_NO_GENERALIZATION)
-        elif g <= noise.get(head, 0.0):
+        elif g - se_g <= 0:
             _add_note(notes, head, NOTE_WITHIN_NOISE)
         else:
-            o_eff = abs(o)
-            head_floor = max(floor, noise.get(head, 0.0))
-            if o_eff < head_floor:
-                o_eff = head_floor
+            # per unit of the loss weight the head trained with (1 unless
+            # response_scale says otherwise)
+            unit = scale.get(head, 1.0)
+            g_eff = (g - se_g) / unit
+            # sqrt(O**2 + se_O**2) without overflow; exactly |O| if se_O = 0
+            o_eff = math.hypot(o, se_o) / unit
+            if o_eff < floor:
+                o_eff = floor
                 _add_note(notes, head, NOTE_OVERFIT_FLOORED)
-            log_score = math.log(g) - 2.0 * math.log(o_eff)
+            log_score = math.log(g_eff) - 2.0 * math.log(o_eff)
             log_scores[head] = log_score
-            score = _reported_score(g, o_eff, log_score)
+            score = _reported_score(g_eff, o_eff, log_score)
             if score == _FLOAT_MAX:
                 _add_note(notes, head, NOTE_SCORE_CLIPPED)
             elif score == 0.0:
@@ -459,6 +618,11 @@ def blend_statistics(before: Mapping[str, Any],
         weights = {head: 1.0 / num_heads for head in heads}
 
     weights = _normalise(weights)
+    if head_floors:
+        weights, raised = _apply_floors(weights, head_floors, min_w)
+        for head in raised:
+            _add_note(notes, head, NOTE_FLOOR)
+        weights = _normalise(weights)
     total = math.fsum(weights.values())
     if (abs(total - 1.0) > RESULT_SUM_TOL
             or not all(math.isfinite(w) and w >= 0 for w in weights.values())):
@@ -498,7 +662,7 @@ def estimate_blend_weights(before: Mapping[str, Any], after: Mapping[str, Any],
         after: The same heads at checkpoint N + n (its key order is kept).
         **policy: Keyword options of :func:`blend_statistics`
             (``use_accuracy``, ``overfit_floor``, ``previous``,
-            ``min_weight``, ``smoothing``, ``noise``).
+            ``min_weight``, ``smoothing``, ``noise``, ``floors``).
 
     Returns:
         Dict[str, float]: Head name -> weight; finite, ``>= 0``, sum 1.

@@ -40,6 +40,8 @@ from .errors import BadSampleError
 # are independent streams ("HELD" and "PROB" in ASCII).
 HELDOUT_SEED_TAG = 0x48454C44
 PROBE_SEED_TAG = 0x50524F42
+# ... and the training subset of G-Blend's shadow estimator ("SUBS")
+SUBSET_SEED_TAG = 0x53554253
 
 SPLIT_PARTS = ('train', 'heldout', 'probe', 'all')
 
@@ -160,8 +162,26 @@ def _proportional_counts(sizes: Dict[int, int], total: int) -> Dict[int, int]:
     return counts
 
 
+def _check_subset(subset: Any) -> Optional[float]:
+    if subset is None:
+        return None
+    if isinstance(subset, bool) or not isinstance(subset, Real) or \
+            not math.isfinite(float(subset)) or \
+            not 0.0 < float(subset) <= 1.0:
+        raise ValueError('HeldOutSplitDataset.subset must be None or a '
+                         f'number with 0 < subset <= 1, got {subset!r}')
+    return float(subset)
+
+
+def _subset_count(n: int, fraction: float) -> int:
+    """Per class: ``fraction * n`` rounded half up, at least 1 (for n >= 1).
+    """
+    return min(max(int(math.floor(fraction * n + 0.5)), 1), n) if n else 0
+
+
 def _split_by_keys(
-        keys: np.ndarray, fraction: float, seed: int, probe_size: Optional[int]
+        keys: np.ndarray, fraction: float, seed: int,
+        probe_size: Optional[int], subset: Optional[float] = None
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     members = _class_members(keys)
     heldout_parts: List[np.ndarray] = []
@@ -178,10 +198,24 @@ def _split_by_keys(
             f'{len(keys)} samples in {len(members)} classes holds out no '
             'sample (every class has a single sample, which stays in '
             'training); use more data per class')
-    train = np.setdiff1d(
-        np.arange(len(keys), dtype=np.int64), heldout, assume_unique=True)
+    if subset is not None and subset < 1:
+        # the same draw for every process; a larger subset is a superset
+        train_members = {
+            c: np.sort(_draw(idx, _subset_count(len(idx), subset), seed,
+                             SUBSET_SEED_TAG, c))
+            for c, idx in train_members.items()
+        }
+        train = np.sort(np.concatenate(list(
+            train_members.values()))).astype(np.int64)
+    else:
+        train = np.setdiff1d(
+            np.arange(len(keys), dtype=np.int64), heldout,
+            assume_unique=True)
     if probe_size is None:
         probe_size = min(len(heldout), len(train))
+    elif subset is not None and subset < 1:
+        # a probe of the configured size, as far as the subset allows
+        probe_size = min(probe_size, len(train))
     if not 1 <= probe_size <= len(train):
         raise ValueError(f'probe_size must be in [1, {len(train)}] (the '
                          f'size of the training part), got {probe_size}')
@@ -303,6 +337,12 @@ class HeldOutSplitDataset:
       training loss ``L^T'`` is measured;
     * ``'all'``: every sample (to train on ``V`` as well, on purpose).
 
+    ``subset`` restricts ``'train'`` to a seeded, class-stratified fraction
+    of itself and draws ``'probe'`` from that fraction (``V`` is
+    unchanged): the data of G-Blend's shadow estimator on a subset, whose
+    copies train on the subset for a whole super-epoch and so must have
+    their training loss measured on samples they trained on.
+
     The labels are read with ``dataset.get_data_info(i)['label']``, without
     running the pipeline, and the split depends only on the labels,
     ``fraction``, ``seed`` and ``probe_size``, so every process builds the
@@ -324,7 +364,12 @@ class HeldOutSplitDataset:
         part: ``'train'``, ``'heldout'``, ``'probe'`` or ``'all'``.
         fraction: The held-out fraction, ``0 < fraction < 1``.
         seed: The seed of the split, an integer ``>= 0``.
-        probe_size: The size of ``T'``; defaults to the size of ``V``.
+        probe_size: The size of ``T'``; defaults to the size of ``V`` (at
+            most the size of ``'train'``).
+        subset: ``None`` (default) or a fraction in (0, 1]: ``'train'``
+            becomes ``subset`` of each class's training samples (rounded
+            half up, at least one), drawn from a stream of its own, and
+            ``'probe'`` is drawn from it. Not allowed with ``part='all'``.
         lazy_init: Defer reading the labels and splitting to
             :meth:`full_init` (mmengine's convention; data loaders and the
             Runner call it).
@@ -336,6 +381,7 @@ class HeldOutSplitDataset:
                  fraction: float = 0.08,
                  seed: int = 0,
                  probe_size: Optional[int] = None,
+                 subset: Optional[float] = None,
                  lazy_init: bool = False) -> None:
         if part not in SPLIT_PARTS:
             raise ValueError(f'HeldOutSplitDataset.part must be one of '
@@ -346,6 +392,11 @@ class HeldOutSplitDataset:
         except ValueError as err:  # name the config key, not the argument
             raise ValueError(f'HeldOutSplitDataset.fraction: {err}') from None
         self.seed = _check_seed(seed)
+        self.subset = _check_subset(subset)
+        if self.subset is not None and part == 'all':
+            raise ValueError("HeldOutSplitDataset.subset restricts the "
+                             "training part; it cannot be used with "
+                             "part='all'")
         self.probe_size = _check_probe_size_type(probe_size)
         if self.probe_size is not None and self.probe_size < 1:
             raise ValueError(
@@ -380,7 +431,7 @@ class HeldOutSplitDataset:
         ]
         keys = _stratum_keys(labels)
         train, heldout, probe = _split_by_keys(keys, self.fraction, self.seed,
-                                               self.probe_size)
+                                               self.probe_size, self.subset)
         self._class_keys = keys
         self._parts = dict(
             train=train,
@@ -393,7 +444,9 @@ class HeldOutSplitDataset:
             f'{len(self._parts[self.part])} of {len(keys)} samples '
             f'(train {len(train)}, heldout {len(heldout)}, probe '
             f'{len(probe)}, {len(np.unique(keys))} classes; '
-            f'heldout_fraction={self.fraction}, seed={self.seed})',
+            f'heldout_fraction={self.fraction}, seed={self.seed}'
+            + (f', training subset {self.subset}' if self.subset else '')
+            + ')',
             logger='current')
 
     def _label_field(self, index: int) -> Any:

@@ -1,5 +1,5 @@
 """When G-Blend estimates its weights, and over how many epochs (pure)."""
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Optional
 
 MODES = ('online', 'offline', 'fixed')
 ESTIMATORS = ('trajectory', 'shadow')
@@ -21,13 +21,22 @@ class Estimate(NamedTuple):
     horizon: int
 
 
-def blend_schedule(mode: str, estimator: str, max_epochs: int,
-                   warmup_epochs: int, super_epochs: int) -> List[Estimate]:
+def blend_schedule(mode: str,
+                   estimator: str,
+                   max_epochs: int,
+                   warmup_epochs: int,
+                   super_epochs: int,
+                   offline_horizon: Optional[int] = None) -> List[Estimate]:
     """Plan the estimates of a run (Wang et al. 2020, Algorithms 2 and 3).
 
     * ``online``: a warm-up super-epoch of ``warmup_epochs`` (the paper:
       10), then one every ``super_epochs`` (the paper: 5).
-    * ``offline``: one estimate spanning the warm-up, then fixed weights.
+    * ``offline`` (Algorithm 2): one estimate, then fixed weights. With
+      ``shadow``, from the initial model over the whole training
+      (``w = GB_Estimate(phi_0, N)``, the paper's N = ``max_epochs``), or
+      over ``offline_horizon`` epochs, a cheaper, shorter horizon. With
+      ``trajectory`` (no shadow copies), after the warm-up, from the
+      change over it: a cheap variant, not Algorithm 2.
     * ``fixed``: none.
 
     With ``shadow`` (the paper's Algorithm 1) each estimate happens at the
@@ -41,7 +50,8 @@ def blend_schedule(mode: str, estimator: str, max_epochs: int,
         ValueError: an unknown mode or estimator, non-positive lengths, or a
             warm-up that is not shorter than the training (for
             ``trajectory``: no estimate would ever be used); the message
-            names the key.
+            names the key. ``offline_horizon`` outside ``[1, max_epochs]``
+            or given for another mode or estimator.
     """
     if mode not in MODES:
         raise ValueError(f'{HOOK_KEY}.mode must be one of {MODES}, '
@@ -66,6 +76,20 @@ def blend_schedule(mode: str, estimator: str, max_epochs: int,
         raise ValueError(
             f'{HOOK_KEY}.warmup_epochs={warmup_epochs} is longer than the '
             f'training (train_cfg.max_epochs={max_epochs})')
+    if offline_horizon is not None:
+        if mode != 'offline' or estimator != 'shadow':
+            raise ValueError(
+                f'{HOOK_KEY}.offline_horizon is for mode=\'offline\' with '
+                "estimator='shadow' (the trajectory estimator's horizon is "
+                'warmup_epochs)')
+        if int(offline_horizon) != offline_horizon or \
+                not 1 <= offline_horizon <= max_epochs:
+            raise ValueError(
+                f'{HOOK_KEY}.offline_horizon must be an integer in '
+                f'[1, train_cfg.max_epochs={max_epochs}], got '
+                f'{offline_horizon!r}')
+    if mode == 'offline' and estimator == 'shadow':
+        return [Estimate(0, int(offline_horizon or max_epochs))]
     starts = [0, warmup_epochs]
     if mode == 'online':
         while starts[-1] + super_epochs < max_epochs:

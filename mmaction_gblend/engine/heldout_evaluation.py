@@ -5,13 +5,19 @@ loop runs on the unwrapped model in eval mode without gradients and fires no
 hooks (running a ValLoop would trigger save-best, logging and EMA swaps on
 held-out numbers). Each process sums over its shard; the sums and counts are
 all-reduced once at the end, so N processes give the single-process result.
+
+Every head's per-sample losses and correctness are returned too, in dataset
+order: G and O are differences over the same samples at two checkpoints,
+and their noise is that of the paired per-sample differences
+(:func:`mmaction_gblend.blending.paired_standard_errors`).
 """
 import math
-from typing import Dict, Iterable, NamedTuple, Optional, Sequence, Tuple
+from typing import (Dict, Iterable, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import all_reduce
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.model import is_model_wrapper
 
 from ..models.utils import stack_labels
@@ -19,12 +25,26 @@ from ..models.utils import stack_labels
 
 class HeadMeasure(NamedTuple):
     """One head's mean per-sample loss and accuracy over ``count`` samples,
-    with the standard errors of the two means (``std / sqrt(count)``)."""
+    with the standard errors of the two means (``std / sqrt(count)``), and
+    the per-sample values behind them.
+
+    Attributes:
+        loss: Mean cross-entropy.
+        accuracy: Top-1 accuracy.
+        count: Samples measured.
+        loss_se: Standard error of ``loss`` (population std / sqrt(count)).
+        accuracy_se: Standard error of ``accuracy``.
+        losses: Each sample's cross-entropy; element ``i`` is sample ``i`` of
+            the data loader's dataset.
+        correct: Each sample's top-1 correctness (1.0 or 0.0), same order.
+    """
     loss: float
     accuracy: float
     count: int
     loss_se: float
     accuracy_se: float
+    losses: Tuple[float, ...] = ()
+    correct: Tuple[float, ...] = ()
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
@@ -45,9 +65,11 @@ def measure_heads(model: torch.nn.Module,
     Args:
         model: A :class:`MultiHeadRecognizer`, wrapped or not. It is put in
             eval mode for the loop and back in its former mode after.
-        dataloader: Batches as the data preprocessor takes them. Use a
-            sampler without padding (``DefaultSampler(round_up=False)``) so
-            every sample counts exactly once across processes.
+        dataloader: A data loader (``dataset`` and ``sampler``) of batches
+            as the data preprocessor takes them. Its sampler must give every
+            sample of the dataset exactly once across processes, in the
+            order the batches come (``DefaultSampler(shuffle=False,
+            round_up=False)``): its indices place the per-sample values.
         heads: The heads to measure (default: all).
 
     Returns:
@@ -55,6 +77,10 @@ def measure_heads(model: torch.nn.Module,
         loss is the plain cross-entropy of its view-averaged logits (the
         configured ``loss_cls`` may add smoothing or weights; G-Blend wants
         the loss itself).
+
+    Raises:
+        ValueError: The loader gave no samples, or its sampler did not give
+            every sample exactly once (padding, a subset, ``drop_last``).
     """
     return measure_models({'model': (model, heads)}, dataloader)['model']
 
@@ -76,6 +102,7 @@ def measure_models(models: Dict[str, ModelHeads],
     Returns:
         ``{name: {head: HeadMeasure}}``.
     """
+    order = _sample_order(dataloader)
     plan = []
     for name, (model, heads) in models.items():
         model = unwrap(model)
@@ -86,8 +113,11 @@ def measure_models(models: Dict[str, ModelHeads],
     device = first.blend_weights.device
     # sums[k] = [loss sum, squared-loss sum, correct count, sample count]
     # of the k-th (model, head), reduced at the end
-    sums = torch.zeros(sum(len(p[2]) for p in plan), 4, dtype=torch.float64,
-                       device=device)
+    num_rows = sum(len(p[2]) for p in plan)
+    sums = torch.zeros(num_rows, 4, dtype=torch.float64, device=device)
+    # this process's per-sample losses and correctness of every row, in
+    # loader order; placed by dataset index after the loop
+    seen: List[List[torch.Tensor]] = [[] for _ in range(num_rows)]
     try:
         for _, model, *_ in plan:
             model.eval()
@@ -106,10 +136,12 @@ def measure_models(models: Dict[str, ModelHeads],
                         (n, -1) + logits[head].shape[1:]).mean(1)
                     loss = F.cross_entropy(
                         scores.float(), labels, reduction='none').double()
-                    correct = (scores.argmax(dim=1) == labels).sum()
+                    hits = (scores.argmax(dim=1) == labels).double()
+                    correct = hits.sum()
+                    seen[row].append(torch.stack([loss, hits]))
                     sums[row] += torch.stack([
                         loss.sum(), (loss**2).sum(),
-                        correct.double(),
+                        correct,
                         torch.tensor(float(n), dtype=torch.float64,
                                      device=device)
                     ])
@@ -118,22 +150,98 @@ def measure_models(models: Dict[str, ModelHeads],
         for _, model, _, _, was_training in plan:
             model.train(was_training)
     all_reduce(sums, op='sum')
+    per_sample = _place_by_index(seen, order, dataloader, device)
     result: Dict[str, Dict[str, HeadMeasure]] = {}
     row = 0
     for name, _, heads, _, _ in plan:
         result[name] = {}
         for head in heads:
-            result[name][head] = _head_measure(*sums[row].tolist())
+            losses, correct = per_sample[row]
+            result[name][head] = _head_measure(*sums[row].tolist(),
+                                               tuple(losses.tolist()),
+                                               tuple(correct.tolist()))
             row += 1
     return result
 
 
-def _head_measure(loss: float, squares: float, correct: float,
-                  count: float) -> HeadMeasure:
+def _sample_order(dataloader: Iterable) -> Optional[List[int]]:
+    """The dataset indices this process measures, in the loader's order;
+    ``None`` for a plain iterable of batches (then in iteration order)."""
+    # a loader built with a batch sampler keeps the real sampler in it
+    # (its own ``sampler`` is then a default SequentialSampler)
+    sampler = getattr(getattr(dataloader, 'batch_sampler', None), 'sampler',
+                      None) or getattr(dataloader, 'sampler', None)
+    if sampler is None or getattr(dataloader, 'dataset', None) is None:
+        return None
+    # A DefaultSampler's order depends only on its seed and epoch, which a
+    # measurement pass does not change: this is the order the batches get.
+    return [int(i) for i in iter(sampler)]
+
+
+def _place_by_index(seen: List[List[torch.Tensor]],
+                    order: Optional[List[int]], dataloader: Iterable,
+                    device: torch.device) -> torch.Tensor:
+    """Every row's (losses, correct) over the whole dataset, in dataset
+    order, identical on every process: ``(rows, 2, len(dataset))``.
+
+    Each process writes its samples at their dataset indices into zeros;
+    the sum over processes fills every index once. A count per index checks
+    that the sampler covered the dataset exactly once; the checks are made
+    after the reduction, so every process raises alike (none is left
+    waiting in a collective).
+    """
+    num_rows = len(seen)
+    mine = torch.cat([
+        torch.cat(parts, dim=1) if parts else torch.zeros(
+            2, 0, dtype=torch.float64, device=device) for parts in seen
+    ]) if seen else torch.zeros(0, 0, dtype=torch.float64, device=device)
+    measured = mine.shape[1]
+    if order is None:
+        if get_world_size() > 1:
+            raise ValueError(
+                'measure_heads: on several processes the data loader needs '
+                'a sampler (DefaultSampler(shuffle=False, round_up=False)) '
+                'to place each sample')
+        size, order = measured, list(range(measured))
+    else:
+        size = len(dataloader.dataset)
+    # rows x (loss, correct) x samples, then a row counting each index; its
+    # extra last column counts processes whose loader and sampler disagree
+    full = torch.zeros(num_rows * 2 + 1, size + 1, dtype=torch.float64,
+                       device=device)
+    if measured != len(order):
+        full[-1, -1] = 1
+    elif order:
+        index = torch.tensor(order, dtype=torch.long, device=device)
+        full[:-1].index_add_(1, index, mine)
+        full[-1].index_add_(0, index,
+                            torch.ones(len(order), dtype=torch.float64,
+                                       device=device))
+    all_reduce(full, op='sum')
+    if full[-1, -1] > 0:
+        raise ValueError(
+            'measure_heads: the data loader gave a different number of '
+            'samples than its sampler has indices (drop_last, or a batch '
+            'sampler of its own?); every sample must be measured once')
+    counts = full[-1, :-1]
+    if size and not bool((counts == 1).all()):
+        missing = int((counts == 0).sum())
+        repeated = int((counts > 1).sum())
+        raise ValueError(
+            f'measure_heads: the sampler did not give every sample of the '
+            f'dataset exactly once ({missing} never, {repeated} more than '
+            'once); use DefaultSampler(shuffle=False, round_up=False)')
+    return full[:-1, :-1].reshape(num_rows, 2, size).cpu()
+
+
+def _head_measure(loss: float, squares: float, correct: float, count: float,
+                  losses: Tuple[float, ...],
+                  hits: Tuple[float, ...]) -> HeadMeasure:
     if count == 0:
         raise ValueError('measure_heads: the data loader gave no samples')
     mean, accuracy = loss / count, correct / count
     variance = max(squares / count - mean**2, 0.0)
     return HeadMeasure(mean, accuracy, int(count),
                        math.sqrt(variance / count),
-                       math.sqrt(accuracy * (1 - accuracy) / count))
+                       math.sqrt(accuracy * (1 - accuracy) / count), losses,
+                       hits)

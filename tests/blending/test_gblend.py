@@ -668,44 +668,269 @@ def test_module_is_pure():
 
 
 # ---- measurement noise ----------------------------------------------------
+# noise = {head: (se_G, se_O)}: score (G - se_G) / max(O**2 + se_O**2,
+# floor**2), 0 when G - se_G <= 0
+
 
 def test_noise_stops_a_chance_change_from_taking_all_the_weight():
     # audio's held-out loss moved by chance: G and O both near 0; without a
-    # noise model G / O**2 = 0.0075 / 0.0003**2 takes almost every weight
+    # noise model G / O**2 = 0.0074 / 0.0002**2 takes almost every weight
     before = {'rgb': (1.223, 1.180), 'audio': (0.6685, 0.9201),
               'fused': (0.4616, 0.5314)}
     after = {'rgb': (1.024, 1.087), 'audio': (0.6613, 0.9127),
              'fused': (0.3936, 0.4987)}
     blind = blend_statistics(before, after)
     assert blind.weights['audio'] > 0.99
+    se = (0.02, 0.02)
     est = blend_statistics(before, after,
-                           noise={'rgb': 0.02, 'audio': 0.02, 'fused': 0.02})
+                           noise={'rgb': se, 'audio': se, 'fused': se})
+    # audio: G = 0.0074 < se_G
     assert est.weights['audio'] == 0.0
     assert est.stats['audio'].note == 'G within noise'
-    # rgb: G = 0.093, O = 0.1065 -> 0.093 / 0.1065**2; fused: G = 0.0327,
-    # O = 0.0352 -> 0.0327 / 0.0352**2 (both |O| above the noise)
-    rgb = (1.180 - 1.087) / ((1.087 - 1.024) - (1.180 - 1.223))**2
-    fused = (0.5314 - 0.4987) / ((0.4987 - 0.3936) - (0.5314 - 0.4616))**2
+    assert est.stats['audio'].score == 0.0
+    # rgb: G = 0.093, O = 0.106 -> (0.093 - 0.02) / (0.106**2 + 0.02**2);
+    # fused: G = 0.0327, O = 0.0352 -> 0.0127 / (0.0352**2 + 0.02**2)
+    rgb = ((1.180 - 1.087) - 0.02) / (
+        ((1.087 - 1.024) - (1.180 - 1.223))**2 + 0.02**2)
+    fused = ((0.5314 - 0.4987) - 0.02) / (
+        ((0.4987 - 0.3936) - (0.5314 - 0.4616))**2 + 0.02**2)
+    assert est.stats['rgb'].score == pytest.approx(rgb)
     assert est.weights['rgb'] == pytest.approx(rgb / (rgb + fused))
     assert est.weights['fused'] == pytest.approx(fused / (rgb + fused))
+    # the raw G and O are reported, not the corrected ones
+    assert est.stats['rgb'].generalization == pytest.approx(0.093)
+    assert est.stats['rgb'].overfitting == pytest.approx(0.106)
 
 
-def test_noise_floors_overfitting():
+def test_noise_adds_to_overfitting_in_quadrature():
     before = {'a': (1.0, 1.5), 'b': (1.0, 1.5)}
     after = {'a': (0.8, 1.3), 'b': (0.5, 1.2)}  # O_a = 0, O_b = 0.2
-    est = blend_statistics(before, after, noise={'a': 0.1})
-    # a: G 0.2, |O| floored at 0.1 -> 20; b: G 0.3, O 0.2 -> 7.5
-    assert est.stats['a'].note == 'overfitting floored'
+    est = blend_statistics(before, after, noise={'a': (0.0, 0.1)})
+    # a: G 0.2, O_eff**2 = 0 + 0.1**2 -> 20 (not a floored 0.2 / 1e-8);
+    # b (no noise): G 0.3, O 0.2 -> 7.5
+    assert est.stats['a'].note == ''
+    assert est.stats['a'].score == pytest.approx(20)
     assert est.weights['a'] == pytest.approx(20 / 27.5)
     assert est.weights['b'] == pytest.approx(7.5 / 27.5)
+    # O and se_O combine: 0.2**2 + 0.15**2 = 0.0625
+    est = blend_statistics(before, after, noise={'b': (0.0, 0.15)})
+    assert est.stats['b'].score == pytest.approx(0.3 / 0.0625)
+    # the floor still applies to the combination
+    est = blend_statistics(before, after, noise={'a': (0.0, 1e-6)},
+                           overfit_floor=1e-3)
+    assert est.stats['a'].note == 'overfitting floored'
+    assert est.stats['a'].score == pytest.approx(0.2 / 1e-6)
 
 
-@pytest.mark.parametrize('noise,match', [
-    ({'a': -0.1}, 'must be >= 0'),
-    ({'c': 0.1}, 'not measured'),
-    ({'a': float('nan')}, 'noise'),
+def test_zero_noise_is_the_paper_exact_rule():
+    zero = {h: (0.0, 0.0) for h in BEFORE3}
+    for noise in (None, {}, zero, {'rgb': (0.0, 0.0)}):
+        est = blend_statistics(BEFORE3, AFTER3, noise=noise)
+        assert est == blend_statistics(BEFORE3, AFTER3)
+    # also where the floor acts: O = 0 floored, G / floor**2
+    before = {'a': (1.0, 1.5), 'b': (1.0, 1.5)}
+    after = {'a': (0.8, 1.3), 'b': (0.5, 1.2)}
+    est = blend_statistics(before, after, noise={'a': (0.0, 0.0)})
+    assert est == blend_statistics(before, after)
+    assert est.stats['a'].note == 'overfitting floored'
+
+
+def test_noise_rule_is_continuous_in_g():
+    """A hard threshold jumped from 0 to the full score at G = se_G; the
+    lower bound G - se_G grows from 0 as G clears the noise."""
+    def audio_weight(g):
+        before = {'rgb': (1.0, 1.25), 'audio': (1.0, 1.5)}
+        after = {'rgb': (0.5, 1.0), 'audio': (1.0 - g, 1.5 - g)}  # O = 0
+        return blend_statistics(
+            before, after,
+            noise={'rgb': (0.01, 0.01), 'audio': (0.05, 0.05)}).weights[
+                'audio']
+
+    below, above = audio_weight(0.05 - 1e-9), audio_weight(0.05 + 1e-9)
+    assert below == 0.0
+    assert 0.0 < above < 1e-6
+    # and it keeps growing smoothly past the noise
+    grid = [audio_weight(0.05 + k * 0.01) for k in range(1, 6)]
+    assert grid == sorted(grid)
+    steps = [b - a for a, b in zip(grid, grid[1:])]
+    assert max(steps) < 0.2
+
+
+def test_near_zero_noisy_overfitting_gives_a_bounded_score():
+    before = {'a': (1.0, 1.5), 'b': (1.0, 1.5)}
+    for o in (0.0, 1e-12, -1e-9, 1e-5):
+        after = {'a': (0.8 - o, 1.3), 'b': (0.5, 1.2)}
+        est = blend_statistics(before, after,
+                               noise={'a': (0.01, 0.05), 'b': (0.01, 0.05)})
+        # at most (G - se_G) / se_O**2 = 0.19 / 0.0025 = 76
+        assert est.stats['a'].score <= 76 * (1 + 1e-9)
+        assert est.stats['a'].score == pytest.approx(0.19 / (o**2 + 0.0025))
+        # b: 0.29 / (0.04 + 0.0025); a keeps a large but not total weight
+        assert est.weights['a'] == pytest.approx(
+            76 / (76 + 0.29 / 0.0425), rel=1e-6)
+        check_valid(est.weights, after)
+
+
+def test_noise_with_accuracy():
+    loss = blend_statistics(BEFORE3, AFTER3, noise={'rgb': (0.05, 0.1)})
+    mirror = {k: (1 - t, 1 - v) for k, (t, v) in BEFORE3.items()}
+    mirror_after = {k: (1 - t, 1 - v) for k, (t, v) in AFTER3.items()}
+    acc = blend_statistics(mirror, mirror_after, use_accuracy=True,
+                           noise={'rgb': (0.05, 0.1)})
+    assert acc.weights == pytest.approx(loss.weights, rel=1e-12)
+
+
+def test_non_finite_noise_makes_the_head_unusable():
+    est = blend_statistics(BEFORE3, AFTER3,
+                           noise={'audio': (math.nan, math.nan),
+                                  'rgb': (0.0, math.inf)})
+    assert est.weights['audio'] == est.weights['rgb'] == 0.0
+    assert est.stats['audio'].note == 'non-finite'
+    assert est.weights['fused'] == 1.0
+    check_valid(est.weights, AFTER3)
+
+
+@pytest.mark.parametrize('noise,error,match', [
+    ({'a': (0.0, -0.1)}, ValueError, 'se_O must be >= 0'),
+    ({'a': (-0.1, 0.0)}, ValueError, 'se_G must be >= 0'),
+    ({'c': (0.1, 0.1)}, ValueError, 'not measured'),
+    ({'a': 0.1}, TypeError, r'\(se_G, se_O\) pair'),
+    ({'a': (0.1, )}, TypeError, r'\(se_G, se_O\) pair'),
+    ({'a': ('0.1', 0.1)}, TypeError, 'se_G'),
+    ([('a', (0.1, 0.1))], TypeError, 'mapping'),
 ])
-def test_bad_noise(noise, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_noise(noise, error, match):
+    with pytest.raises(error, match=match):
         blend_statistics({'a': (1, 2), 'b': (1, 2)},
                          {'a': (0, 1), 'b': (0, 1)}, noise=noise)
+
+
+def test_randomized_sweep_with_noise_and_floors_always_valid():
+    rng = np.random.default_rng(14)
+    for _ in range(300):
+        k = int(rng.integers(1, 5))
+        heads = [f'h{i}' for i in range(k)]
+        before = {h: (_random_value(rng), _random_value(rng)) for h in heads}
+        after = {h: (_random_value(rng), _random_value(rng)) for h in heads}
+        noise = {
+            h: tuple(float(rng.choice([0.0, math.nan, 10.0**rng.uniform(
+                -6, 1)])) for _ in range(2))
+            for h in heads if rng.random() < 0.7
+        }
+        policy = dict(noise=noise)
+        if rng.random() < 0.5:
+            policy['min_weight'] = float(rng.uniform(0, 0.5 / k))
+        if rng.random() < 0.7:
+            policy['floors'] = {heads[0]: float(rng.uniform(0, 0.5))}
+        est = blend_statistics(before, after, **policy)
+        check_valid(est.weights, after)
+        for head, s in est.stats.items():
+            assert math.isfinite(s.score) and s.score >= 0
+            if s.score > 0:
+                assert s.generalization > noise.get(head, (0, 0))[0]
+            if 'min_weight' in policy:
+                assert s.weight >= policy['min_weight'] * (1 - 1e-9)
+        if 'floors' in policy:
+            assert est.weights[heads[0]] >= \
+                policy['floors'][heads[0]] * (1 - 1e-9)
+
+
+# ---- floors ---------------------------------------------------------------
+
+
+def test_floor_raises_the_prediction_head_and_scales_the_others():
+    before = dict(BEFORE3, fused=(1.0, 1.5))
+    after = dict(AFTER3, fused=(1.0, 1.5))  # fused: G = 0 -> weight 0
+    plain = blend_statistics(before, after)
+    assert plain.weights == pytest.approx(
+        {'rgb': 0.8, 'audio': 0.2, 'fused': 0.0}, rel=REL)
+    est = blend_statistics(before, after, floors={'fused': 0.1})
+    # fused raised to 0.1, rgb and audio keep their 4:1 ratio in 0.9
+    assert est.weights == pytest.approx(
+        {'rgb': 0.72, 'audio': 0.18, 'fused': 0.1}, rel=REL)
+    assert est.stats['fused'].note == 'no generalization (G <= 0); floor'
+    assert est.stats['rgb'].note == ''
+    check_valid(est.weights, after)
+    # a head already above its floor is left alone
+    assert blend_statistics(BEFORE3, AFTER3, floors={'fused': 0.1}) == \
+        blend_statistics(BEFORE3, AFTER3)
+    # a zero floor is no floor
+    assert blend_statistics(before, after, floors={'fused': 0.0}) == plain
+
+
+def test_floor_applies_to_fallback_weights():
+    est = blend_statistics(*_no_head_generalizes(), floors={'fused': 0.5})
+    assert est.fallback == 'uniform'
+    assert est.weights == pytest.approx(
+        {'rgb': 0.25, 'audio': 0.25, 'fused': 0.5}, rel=REL)
+    prev = {'rgb': 0.6, 'audio': 0.4, 'fused': 0.0}
+    est = blend_statistics(*_no_head_generalizes(), previous=prev,
+                           floors={'fused': 0.2})
+    assert est.fallback == 'previous'
+    assert est.weights == pytest.approx(
+        {'rgb': 0.48, 'audio': 0.32, 'fused': 0.2}, rel=REL)
+    assert est.stats['fused'].note.split('; ')[-1] == 'floor'
+    assert 'floor' not in est.stats['rgb'].note
+
+
+def test_floor_after_min_weight_and_smoothing():
+    before = dict(BEFORE3, fused=(1.0, 1.5))
+    after = dict(AFTER3, fused=(1.0, 1.5))
+    prev = {'rgb': 0.4, 'audio': 0.4, 'fused': 0.2}
+    est = blend_statistics(before, after, min_weight=0.05, smoothing=0.5,
+                           previous=prev, floors={'fused': 0.3})
+    # raw 0.8/0.2/0 -> min_weight 0.05 + 0.85 * raw = 0.73/0.22/0.05
+    # -> smoothed with prev 0.565/0.31/0.125 -> fused raised to 0.3, the
+    # others share 0.7 as 0.565:0.31
+    rgb, audio = 0.7 * 0.565 / 0.875, 0.7 * 0.31 / 0.875
+    assert est.weights == pytest.approx(
+        {'rgb': rgb, 'audio': audio, 'fused': 0.3}, rel=1e-12)
+    assert 'floor' in est.stats['fused'].note.split('; ')
+
+
+def test_floor_keeps_min_weight_for_the_others():
+    before = dict(BEFORE3, fused=(1.0, 1.5))
+    after = dict(AFTER3, fused=(1.0, 1.5))
+    # rgb 0.8 -> 0.05 + 0.85 * 0.8 = 0.73, audio 0.22, fused 0.05; a floor
+    # of 0.7 would scale audio to 0.22 * 0.3 / 0.95 < 0.1: it stays at 0.1
+    est = blend_statistics(before, after, min_weight=0.1,
+                           floors={'fused': 0.7})
+    assert est.weights['fused'] == pytest.approx(0.7, rel=1e-12)
+    assert est.weights['audio'] == pytest.approx(0.1, rel=1e-12)
+    assert est.weights['rgb'] == pytest.approx(0.2, rel=1e-12)
+    check_valid(est.weights, after)
+
+
+def test_several_floors():
+    before = dict(BEFORE3, fused=(1.0, 1.5), audio=(1.0, 1.5))
+    after = dict(AFTER3, fused=(1.0, 1.5), audio=(1.0, 1.5))
+    est = blend_statistics(before, after,
+                           floors={'fused': 0.25, 'audio': 0.25})
+    assert est.weights == pytest.approx(
+        {'rgb': 0.5, 'audio': 0.25, 'fused': 0.25}, rel=REL)
+    # floors summing to 1 leave nothing else: rgb (weight 1) is scaled
+    # down to its own floor
+    est = blend_statistics(before, after, floors={
+        'fused': 0.5, 'audio': 0.25, 'rgb': 0.25})
+    assert est.weights == pytest.approx(
+        {'rgb': 0.25, 'audio': 0.25, 'fused': 0.5}, rel=1e-12)
+    assert 'floor' not in est.stats['rgb'].note
+    est = blend_statistics(BEFORE3, AFTER3, floors={
+        'fused': 0.5, 'audio': 0.4, 'rgb': 0.1})
+    assert est.weights == pytest.approx(
+        {'rgb': 0.1, 'audio': 0.4, 'fused': 0.5}, rel=1e-12)
+
+
+@pytest.mark.parametrize('floors,policy,error,match', [
+    ({'flow': 0.1}, {}, ValueError, 'not measured'),
+    ({'fused': 1.0}, {}, ValueError, r'in \[0, 1\)'),
+    ({'fused': -0.1}, {}, ValueError, r'in \[0, 1\)'),
+    ({'fused': math.nan}, {}, ValueError, 'finite'),
+    ({'fused': 0.6, 'rgb': 0.5}, {}, ValueError, '> 1'),
+    ({'fused': 0.7}, dict(min_weight=0.2), ValueError, 'min_weight'),
+    ({'fused': '0.1'}, {}, TypeError, 'real number'),
+    ([('fused', 0.1)], {}, TypeError, 'mapping'),
+])
+def test_bad_floors(floors, policy, error, match):
+    with pytest.raises(error, match=match):
+        blend_statistics(BEFORE3, AFTER3, floors=floors, **policy)

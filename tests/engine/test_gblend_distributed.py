@@ -52,7 +52,7 @@ def test_measurements_equal_a_single_process(two_ranks):
              sampler=dict(type='DefaultSampler', shuffle=False,
                           round_up=False)), seed=0)
     single = measure_heads(model, loader)
-    for head, (loss, accuracy, count, loss_se, _) in \
+    for head, (loss, accuracy, count, loss_se, *_) in \
             rank0['measures'].items():
         assert single[head].count == count
         assert single[head].loss == pytest.approx(loss, rel=1e-6)

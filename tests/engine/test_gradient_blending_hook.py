@@ -58,8 +58,11 @@ def test_online_trajectory_estimates_logs_and_sets_weights(tmp_path):
         assert sum(weights.values()) == pytest.approx(1, abs=1e-9)
         for head, stats in entry['heads'].items():
             assert {'train_before', 'heldout_before', 'train_after',
-                    'heldout_after', 'heldout_se', 'G', 'O', 'OGR',
-                    'weight'} <= set(stats)
+                    'heldout_after', 'G', 'G_se', 'O', 'O_se', 'OGR',
+                    'weight', 'weight_low', 'weight_high',
+                    'trained_with'} <= set(stats)
+            assert stats['weight_low'] <= stats['weight'] + 1e-9
+            assert stats['weight'] <= stats['weight_high'] + 1e-9
             assert stats['weight'] == weights[head]
     # once the warm-up is over, the memorising modality gets the low weight
     # (after one epoch nothing has been memorised yet)
@@ -234,7 +237,7 @@ def test_shadow_training_leaves_the_main_model_and_optimizer_untouched():
     opt_state = copy.deepcopy(optimizer.state_dict())
 
     shadows = shadow_train(model, optimizer, loader, ['rgb', 'fused'],
-                           num_iters=5)
+                           num_epochs=2)
     shadow = shadows['rgb']
 
     for k, v in model.state_dict().items():
@@ -263,7 +266,7 @@ def test_shadow_training_leaves_the_main_model_and_optimizer_untouched():
     assert not torch.equal(fused.heads['fused'].fc_cls.weight,
                            model.heads['fused'].fc_cls.weight)
     with pytest.raises(KeyError, match="no head 'flow'"):
-        shadow_train(model, optimizer, loader, ['flow'], num_iters=1)
+        shadow_train(model, optimizer, loader, ['flow'], num_epochs=1)
 
 
 def test_shadow_copies_equal_a_copy_trained_alone_on_its_head():
@@ -273,8 +276,9 @@ def test_shadow_copies_equal_a_copy_trained_alone_on_its_head():
     model, loader = toy_model_and_loader()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9,
                                 weight_decay=1e-3)
+    assert len(loader) == 2  # two epochs of two steps
     shadows = shadow_train(model, optimizer, loader, model.head_names,
-                           num_iters=4)
+                           num_epochs=2)
     for head in model.head_names:
         alone, alone_optimizer = copy.deepcopy((model, optimizer))
         alone.set_blend_weights(
@@ -355,29 +359,83 @@ def test_tensorboard_scalars(tmp_path):
         history[-1]['weights']['audio'], abs=1e-6)
 
 
-@pytest.mark.parametrize('min_weight', [0.0, 0.05])
-def test_a_zero_weight_on_the_prediction_head_is_warned(tmp_path,
-                                                        min_weight):
-    # the fused head's held-out loss rose (G < 0): with no minimum weight
-    # it gets 0 and would never be trained; the log says so, naming it
+def samples(train, heldout, n=4):
+    """Per-sample values whose means are ``train`` and ``heldout`` (and
+    whose paired differences have no spread)."""
+    return dict(train=[train] * n, heldout=[heldout] * n)
+
+
+@pytest.mark.parametrize('min_weight,prediction_floor,fused', [
+    (0.0, None, 0.1),   # the default floor keeps the prediction training
+    (0.0, 0.0, 0.0),    # the paper, no floor: the prediction is left out
+    (0.05, 0.0, 0.05),
+])
+def test_the_prediction_head_keeps_a_floor(tmp_path, min_weight,
+                                           prediction_floor, fused):
+    # the fused head's held-out loss rose (G < 0): with no floor it gets 0
+    # and would never be trained; the log says so, naming it
     from mmaction_gblend.engine.blend_schedule import Estimate
-    cfg = toy.toy_config(str(tmp_path), max_epochs=1,
-                         gblend=dict(HOOK, min_weight=min_weight))
-    cfg['experiment_name'] = f'zero_weight_{min_weight}'
+    hook = dict(HOOK, min_weight=min_weight)
+    if prediction_floor is not None:
+        hook['prediction_floor'] = prediction_floor
+    cfg = toy.toy_config(str(tmp_path), max_epochs=1, gblend=hook)
+    cfg['experiment_name'] = f'zero_weight_{min_weight}_{prediction_floor}'
     runner = Runner.from_cfg(Config(cfg))
     hook = gblend_hook(runner)
-    before = dict(rgb=(2.0, 2.0, 0.0), audio=(2.0, 2.0, 0.0),
-                  fused=(2.0, 2.0, 0.0))
-    after = dict(rgb=(1.0, 1.5, 0.0), audio=(1.2, 1.6, 0.0),
-                 fused=(2.2, 2.6, 0.0))
+    before = dict(rgb=samples(2.0, 2.0), audio=samples(2.0, 2.0),
+                  fused=samples(2.0, 2.0))
+    after = dict(rgb=samples(1.0, 1.5), audio=samples(1.2, 1.6),
+                 fused=samples(2.2, 2.6))
     hook._apply(runner, Estimate(0, 1), before, after)
     weights = runner.model.get_blend_weights()
     with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
         log = f.read()
-    if min_weight == 0:
-        assert weights['fused'] == 0
+    assert weights['fused'] == pytest.approx(fused)
+    assert sum(weights.values()) == pytest.approx(1)
+    if fused == 0:
         assert "G-Blend gave weight 0 to ['fused']" in log
         assert 'the fused head is the prediction' in log
     else:
-        assert weights['fused'] == pytest.approx(min_weight)
         assert 'gave weight 0' not in log
+    # rgb and audio keep their ratio (G / O**2: 0.5 / 0.25**2 and
+    # 0.4 / 0.2**2) when only the floor intervenes
+    if min_weight == 0:
+            assert weights['rgb'] / weights['audio'] == pytest.approx(
+            0.8, rel=1e-5)
+
+
+def test_trajectory_estimates_are_per_unit_weight(tmp_path):
+    hook = dict(HOOK, min_weight=0.05)
+    corrected = gblend_hook(run(tmp_path / 'on', max_epochs=4,
+                                hook=hook)).history
+    plain = gblend_hook(run(tmp_path / 'off', max_epochs=4, hook=dict(
+        hook, trajectory_correction=False))).history
+    # the warm-up trains with uniform weights: dividing by 1/3 everywhere
+    # changes no weight
+    assert corrected[0]['weights'] == pytest.approx(plain[0]['weights'])
+    for entry in corrected:
+        trained = {h: s['trained_with'] for h, s in entry['heads'].items()}
+        assert sum(trained.values()) == pytest.approx(1)
+    assert {h: s['trained_with'] for h, s in corrected[1]['heads'].items()
+            } == pytest.approx(corrected[0]['weights'], abs=1e-6)
+    assert 'trained_with' not in plain[1]['heads']['rgb']
+    # later, the heads trained with unequal weights: the estimates differ
+    assert corrected[2]['weights'] != pytest.approx(plain[2]['weights'],
+                                                    abs=1e-2)
+
+
+def test_shadow_check_records_both_estimators(tmp_path):
+    runner = run(tmp_path / 'check', max_epochs=3,
+                 hook=dict(HOOK, shadow_check=True))
+    history = gblend_hook(runner).history
+    assert [e['epoch'] for e in history] == [1, 2]
+    for entry in history:
+        check = entry['shadow_check']
+        assert set(check['weights']) == set(entry['weights'])
+        assert sum(check['weights'].values()) == pytest.approx(1)
+        assert check['max_abs_difference'] == pytest.approx(max(
+            abs(entry['weights'][h] - check['weights'][h])
+            for h in entry['weights']))
+    with pytest.raises(ValueError, match='shadow_check compares'):
+        from mmaction.registry import HOOKS
+        HOOKS.build(dict(HOOK, estimator='shadow', shadow_check=True))

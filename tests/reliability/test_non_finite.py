@@ -173,7 +173,8 @@ def test_a_nan_heldout_measurement_gets_weight_zero_not_a_crash(tmp_path):
         assert weights['rgb'] > 0 and weights['fused'] > 0
         audio = entry['heads']['audio']
         assert 'non-finite' in audio['note']
-        assert audio['heldout_after'] is None and audio['heldout_se'] is None
+        assert audio['heldout_after'] is None
+        assert audio['G_se'] is None and audio['O_se'] is None
     blend = runner.model.blend_weights
     assert torch.isfinite(blend).all() and blend[0] == 0  # audio first
 

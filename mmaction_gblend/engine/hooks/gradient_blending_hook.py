@@ -1,15 +1,17 @@
 """Gradient Blending as a training hook: measure, estimate, set, log.
 
 The hook is thin: the schedule is :func:`blend_schedule`, the measurement
-:func:`measure_models`, the shadow training :func:`shadow_train`, and the
-weights :func:`~mmaction_gblend.blending.blend_statistics`. The weights live
-in the recognizer's ``blend_weights`` buffer, so checkpoints carry them and
-every process uses the same values.
+:func:`measure_models`, the shadow training :func:`shadow_train`, the
+BatchNorm statistics :func:`recalibrate_batchnorm`, and the weights
+:func:`~mmaction_gblend.blending.blend_statistics` with the paired noise of
+:mod:`~mmaction_gblend.blending.paired_noise`. The weights live in the
+recognizer's ``blend_weights`` buffer, so checkpoints carry them and every
+process uses the same values.
 """
 import copy
 import math
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmaction.registry import HOOKS
@@ -17,14 +19,23 @@ from mmengine.dist import broadcast
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from ...blending import BlendEstimate, blend_statistics
+from ...blending import (BlendEstimate, blend_statistics,
+                         bootstrap_weight_intervals, paired_standard_errors)
 from ...models.recognizers.multi_head_recognizer import check_blend_weights
+from ..batchnorm_recalibration import batchnorm_layers, recalibrate_batchnorm
 from ..blend_schedule import HOOK_KEY, Estimate, blend_schedule
 from ..heldout_evaluation import ModelHeads, measure_models, unwrap
 from ..history_file import append_history, rewrite_history
-from ..shadow_training import shadow_train
+from ..shadow_training import flatten_schedulers, shadow_train
 
 SPLIT_DATASET = 'HeldOutSplitDataset'
+#: The main model's name among the shadow copies (not an identifier, so
+#: no modality can be called that).
+MAIN = '<main>'
+
+#: Per head, per-sample values on the probe T' ('train') and on V
+#: ('heldout'): losses, or 0/1 correctness with ``use_accuracy``.
+Samples = Dict[str, Dict[str, List[float]]]
 
 
 def _finite_or_none(value: float) -> Optional[float]:
@@ -33,6 +44,10 @@ def _finite_or_none(value: float) -> Optional[float]:
 
 def _fmt(value: Optional[float]) -> str:
     return 'n/a' if value is None else f'{value:.4g}'
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
 
 
 @HOOKS.register_module()
@@ -47,27 +62,50 @@ class GradientBlendingHook(Hook):
     ``HeldOutSplitDataset(part='train')``); the train loss is measured on a
     fixed training probe T' of the same size.
 
-    Modes: ``online`` re-estimates every super-epoch after a warm-up,
-    ``offline`` estimates once, ``fixed`` keeps ``weights``. Estimators:
+    Modes: ``online`` re-estimates every super-epoch after a warm-up
+    (Algorithm 3), ``offline`` estimates once (Algorithm 2), ``fixed``
+    keeps ``weights``. Estimators:
 
-    * ``shadow``: the paper's Algorithm 1. At the start of each super-epoch,
-      a copy of the model is trained on each head's loss alone for the
-      super-epoch (``shadow_fraction`` of its iterations, to cut the cost),
-      and each head's G and O are read off its own copy. The copies train
-      side by side on the same batches, a modality head's copy running only
-      its own branch, and are measured together with the main model in one
-      pass over the held-out set and the probe; so k + 1 copies of the
-      model and its optimizer state are in memory during an estimate.
+    * ``shadow``: the paper's Algorithm 1. At the start of each super-epoch
+      of n epochs, a copy of the model is trained on each head's loss alone
+      for n epochs, following the main run's learning-rate schedule and
+      sample order, and each head's G and O are read off its own copy.
+      ``shadow_fraction`` < 1 trains the copies on a seeded,
+      class-stratified part of the training set for the same n epochs
+      (each sample repeated as often as in the real run, fewer steps), and
+      measures their training loss on a probe drawn from that part. The
+      copies train side by side on the same batches, a modality head's
+      copy running only its own branch, and are measured together with the
+      main model in one pass; so k + 1 copies of the model and its
+      optimizer state are in memory during an estimate. Offline, the
+      estimate is made from the initial model over the whole training (the
+      paper's N), or over ``offline_horizon`` epochs.
     * ``trajectory`` (a deviation from the paper, much cheaper): the main
-      model's own per-head losses at consecutive super-epoch boundaries; the
-      warm-up trains with the initial weights, which must give every head
-      some weight (default: uniform).
+      model's own per-head losses at consecutive super-epoch boundaries.
+      A head trained with weight w moves about w times as far as its
+      shadow copy would (first order: its loss gradient is scaled by w), so
+      its measured G and O are divided by the weight it trained with
+      (``trajectory_correction``) before ``G / O²``; uncorrected, the
+      estimate is about (true score) / w and the online weights oscillate.
+      The warm-up trains with the initial weights, which must give every
+      head some weight (default: uniform); a head trained with weight 0
+      cannot be measured and keeps weight 0 (use ``min_weight``).
+
+    Measurement: losses in eval mode on the measurement pipeline, after the
+    BatchNorm statistics of what is measured are recomputed on training
+    batches (``recalibrate_bn``; on a copy, the main model's own are
+    untouched). G and O are paired differences over the same samples; their
+    standard errors are those of the per-sample differences, and
+    ``noise_scale`` of them is taken off G and added (squared) to O² (see
+    ``blend_statistics(noise=...)``). Each weight's bootstrap interval
+    (``bootstrap`` resamples of V and T') is logged.
 
     Every estimate is logged (per head: train and held-out loss before and
-    after, G, O, OGR, weight), written to the visualizer as scalars
-    ``gblend/<quantity>/<head>`` and appended to
-    ``<work_dir>/gblend_history.jsonl``. The history and the trajectory's
-    reference measurement are saved in checkpoints and restored on resume.
+    after, G, O with their standard errors, OGR, weight and its interval),
+    written to the visualizer as scalars ``gblend/<quantity>/<head>`` and
+    appended to ``<work_dir>/gblend_history.jsonl``. The history and the
+    trajectory's reference measurement are saved in checkpoints and
+    restored on resume.
 
     Args:
         mode: ``'online'``, ``'offline'`` or ``'fixed'``.
@@ -83,7 +121,8 @@ class GradientBlendingHook(Hook):
             fraction wins otherwise).
         probe_size: Samples of the training probe T' (default: as many as
             held out).
-        seed: Seed of the split when the train dataset is not wrapped.
+        seed: Seed of the split when the train dataset is not wrapped, and
+            of the bootstrap.
         exclude_heldout: Require the held-out samples to be kept out of the
             main training (the train dataset wrapped with ``part='train'``).
         measure_pipeline: ``'val'`` (the val dataloader's deterministic
@@ -94,16 +133,33 @@ class GradientBlendingHook(Hook):
         use_accuracy: Estimate from accuracies instead of losses.
         overfit_floor: Smallest ``|O|`` (see ``blend_statistics``).
         min_weight: Least weight of any head.
+        prediction_floor: Least weight of the model's prediction head
+            (``predict_head``, the fused head): a head with weight 0 is not
+            trained, and the prediction would stay at chance. 0 turns it
+            off (the paper has no floor).
         smoothing: Exponential smoothing with the previous estimate's
             weights (the first estimate is not smoothed).
-        noise_scale: Changes of a head's held-out value within
-            ``noise_scale`` standard errors of its measurement are not
-            resolved: such a G earns no weight and ``|O|`` is floored there
-            (see ``blend_statistics(noise=...)``); 0 turns this off. Small
-            held-out sets need it: a held-out loss that moved by chance
-            otherwise earns a huge ``G / O**2``.
-        shadow_fraction: Fraction of a super-epoch's iterations each shadow
-            copy trains for.
+        noise_scale: How many paired standard errors are taken off G (and
+            added to O in quadrature); 0 is the paper's exact ``G / O²``.
+        bootstrap: Resamples of V and T' for each weight's interval
+            (0: none).
+        shadow_fraction: Fraction of the training set (per class) the
+            shadow copies train on, for the whole super-epoch; 1 (default)
+            is the whole training set.
+        offline_horizon: Offline shadow estimate's horizon in epochs;
+            ``None`` (default) is the whole training, as Algorithm 2.
+        recalibrate_bn: Training batches over which BatchNorm statistics
+            are recomputed before each measurement (0: measure with the
+            running statistics as they are). Models without BatchNorm skip
+            it at no cost.
+        trajectory_correction: Divide the trajectory estimator's G and O by
+            the weight each head trained with (see above).
+        shadow_check: With ``trajectory``, also run the shadow estimator
+            from the start of each super-epoch (its weights are not used)
+            and record its weights and the largest absolute difference
+            from the trajectory estimate over the same epochs
+            (``shadow_check`` in the history): how far the cheap estimator
+            is from Algorithm 1 on your data, at the shadow's cost.
         history_file: Name of the JSON-lines history in the work dir.
     """
     priority = 'NORMAL'  # after SyncBuffersHook, before CheckpointHook
@@ -123,13 +179,21 @@ class GradientBlendingHook(Hook):
                  use_accuracy: bool = False,
                  overfit_floor: float = 1e-4,
                  min_weight: float = 0.0,
+                 prediction_floor: float = 0.1,
                  smoothing: float = 0.0,
                  noise_scale: float = 1.0,
-                 shadow_fraction: float = 0.15,
+                 bootstrap: int = 200,
+                 shadow_fraction: float = 1.0,
+                 offline_horizon: Optional[int] = None,
+                 recalibrate_bn: int = 20,
+                 trajectory_correction: bool = True,
+                 shadow_check: bool = False,
                  history_file: str = 'gblend_history.jsonl') -> None:
         # validated here so a typo fails before any training
-        blend_schedule(mode, estimator, max(warmup_epochs, 1) + 1,
-                       warmup_epochs, super_epochs)
+        blend_schedule(
+            mode, estimator,
+            max(warmup_epochs, offline_horizon or 1, 1) + 1,
+            warmup_epochs, super_epochs, offline_horizon)
         if mode == 'fixed' and not isinstance(weights, dict):
             raise ValueError(
                 f"{HOOK_KEY}.weights must be a dict for mode='fixed'")
@@ -145,15 +209,32 @@ class GradientBlendingHook(Hook):
         if not 0 < shadow_fraction <= 1:
             raise ValueError(f'{HOOK_KEY}.shadow_fraction must be in '
                              f'(0, 1], got {shadow_fraction}')
+        if shadow_fraction < 1 and not exclude_heldout:
+            raise ValueError(
+                f'{HOOK_KEY}.shadow_fraction < 1 draws the shadows\' subset '
+                'from the training part of the held-out split; it needs '
+                'exclude_heldout=True')
         if isinstance(measure_pipeline, str) and \
                 measure_pipeline not in ('val', 'train'):
             raise ValueError(
                 f"{HOOK_KEY}.measure_pipeline must be 'val', 'train' "
                 f'or a list of transforms, got {measure_pipeline!r}')
+        if not 0 <= noise_scale < float('inf'):
+            raise ValueError(f'{HOOK_KEY}.noise_scale must be >= 0, '
+                             f'got {noise_scale}')
+        if not 0 <= prediction_floor < 1:
+            raise ValueError(f'{HOOK_KEY}.prediction_floor must be in '
+                             f'[0, 1), got {prediction_floor}')
+        for key, value in (('bootstrap', bootstrap),
+                           ('recalibrate_bn', recalibrate_bn)):
+            if isinstance(value, bool) or int(value) != value or value < 0:
+                raise ValueError(f'{HOOK_KEY}.{key} must be an integer '
+                                 f'>= 0, got {value!r}')
         self.mode = mode
         self.estimator = estimator
         self.warmup_epochs = warmup_epochs
         self.super_epochs = super_epochs
+        self.offline_horizon = offline_horizon
         self.weights = weights
         self.heldout_fraction = heldout_fraction
         self.probe_size = probe_size
@@ -161,24 +242,35 @@ class GradientBlendingHook(Hook):
         self.exclude_heldout = exclude_heldout
         self.measure_pipeline = measure_pipeline
         self.measure_batch_size = measure_batch_size
+        self.use_accuracy = use_accuracy
         self.policy = dict(
             use_accuracy=use_accuracy,
             overfit_floor=overfit_floor,
             min_weight=min_weight,
             smoothing=smoothing)
-        if not 0 <= noise_scale < float('inf'):
-            raise ValueError(f'{HOOK_KEY}.noise_scale must be >= 0, '
-                             f'got {noise_scale}')
+        self.prediction_floor = prediction_floor
         self.noise_scale = noise_scale
+        self.bootstrap = int(bootstrap)
         self.shadow_fraction = shadow_fraction
+        self.recalibrate_bn = int(recalibrate_bn)
+        self.trajectory_correction = trajectory_correction
+        if shadow_check and estimator != 'trajectory':
+            raise ValueError(f'{HOOK_KEY}.shadow_check compares the '
+                             "trajectory estimator with the shadow one; "
+                             "it needs estimator='trajectory'")
+        self.shadow_check = shadow_check
         self.history_file = history_file
 
         self.plan: List[Estimate] = []
         self.history: List[dict] = []
-        # the trajectory estimator's last measurement: (epoch, measures)
+        # the trajectory estimator's last measurement: epoch, samples and
+        # the weights trained with since
         self.reference: Optional[dict] = None
         self.heldout_loader = None
         self.probe_loader = None
+        # the shadows' data: the training loader and probe, or a subset's
+        self.shadow_loader = None
+        self.shadow_probe_loader = None
 
     # set-up ---------------------------------------------------------------
 
@@ -235,6 +327,21 @@ class GradientBlendingHook(Hook):
             cfg['batch_size'] = self.measure_batch_size
         return Runner.build_dataloader(cfg, seed=runner.seed)
 
+    def _build_shadow_loaders(self, runner: Runner, split: dict) -> None:
+        """The shadows train on the training loader and are probed on T',
+        or, with ``shadow_fraction`` < 1, train on a stratified part of the
+        training set and are probed on a T' drawn from that part."""
+        if self.shadow_fraction >= 1:
+            self.shadow_loader = runner.train_dataloader
+            self.shadow_probe_loader = self.probe_loader
+            return
+        subset = dict(split, part='train', subset=self.shadow_fraction)
+        cfg = copy.deepcopy(runner.cfg.train_dataloader)
+        cfg['dataset'] = copy.deepcopy(subset)
+        self.shadow_loader = Runner.build_dataloader(cfg, seed=runner.seed)
+        self.shadow_probe_loader = self._measure_loader(runner, subset,
+                                                        'probe')
+
     def _initial_weights(self, model) -> Optional[Dict[str, float]]:
         if self.weights == 'uniform':
             return {h: 1 / len(model.head_names) for h in model.head_names}
@@ -244,24 +351,48 @@ class GradientBlendingHook(Hook):
         model = unwrap(runner.model)
         self.plan = blend_schedule(self.mode, self.estimator,
                                    runner.max_epochs, self.warmup_epochs,
-                                   self.super_epochs)
+                                   self.super_epochs, self.offline_horizon)
         resumed = runner.epoch > 0 or bool(self.history)
         if not resumed and self._initial_weights(model) is not None:
             model.set_blend_weights(self._initial_weights(model),
                                     key=f'{HOOK_KEY}.weights')
         if self.mode == 'fixed':
             return
+        if self.prediction_floor * len(model.head_names) > 1 or \
+                self.policy['min_weight'] * len(model.head_names) > 1:
+            raise ValueError(
+                f'{HOOK_KEY}: min_weight and prediction_floor must be at '
+                f'most 1/{len(model.head_names)} for the model\'s '
+                f'{len(model.head_names)} heads')
         split = self._split_config(runner)
         self.heldout_loader = self._measure_loader(runner, split, 'heldout')
         self.probe_loader = self._measure_loader(runner, split, 'probe')
+        if self.estimator == 'shadow' or self.shadow_check:
+            self._build_shadow_loaders(runner, split)
+        horizons = ', '.join(f'{e.epoch} (over {e.horizon})'
+                             for e in self.plan)
         runner.logger.info(
             f'G-Blend: {self.mode}, {self.estimator} estimator, estimates '
-            f'at epochs {[e.epoch for e in self.plan]}; held-out '
+            f'at epochs {horizons}; held-out '
             f'{len(self.heldout_loader.dataset)} samples, probe '
-            f'{len(self.probe_loader.dataset)}')
+            f'{len(self.probe_loader.dataset)}'
+            + (f'; shadows train on {len(self.shadow_loader.dataset)} '
+               f'samples (shadow_fraction={self.shadow_fraction}), probed '
+               f'on {len(self.shadow_probe_loader.dataset)}'
+               if self.shadow_loader is not None else ''))
+        if self.mode == 'offline' and self.estimator == 'shadow' and \
+                self.plan[0].horizon < runner.max_epochs:
+            runner.logger.info(
+                f'G-Blend: offline estimate over {self.plan[0].horizon} of '
+                f'{runner.max_epochs} epochs (offline_horizon), a cheaper '
+                'variant of Algorithm 2, which estimates over the whole '
+                'training')
         if self.estimator == 'trajectory' and self.reference is None:
             self.reference = dict(
-                epoch=runner.epoch, measures=self._measure(runner.model))
+                epoch=runner.epoch,
+                samples=self._measure(runner.model,
+                                      runner.train_dataloader),
+                trained_with=model.get_blend_weights())
         # Also when starting afresh (an empty history): a run killed before
         # its first checkpoint, or an earlier run in this work dir, may have
         # left lines in the file.
@@ -269,86 +400,156 @@ class GradientBlendingHook(Hook):
 
     # measurement and estimation -------------------------------------------
 
-    def _measure(self, model) -> Dict[str, List[float]]:
-        """``{head: [train, heldout, heldout standard error]}`` of the loss
-        (or accuracy)."""
-        return self._measure_models({'model': (model, None)})['model']
+    def _measure(self, model, train_loader) -> Samples:
+        """Per-sample values of every head of ``model`` on T' and V, its
+        BatchNorm statistics recomputed on a copy (``train_loader``)."""
+        return self._measure_models({MAIN: (model, None)}, train_loader,
+                                    self.probe_loader)[MAIN]
 
-    def _measure_models(self, models: Dict[str, ModelHeads]
-                        ) -> Dict[str, Dict[str, List[float]]]:
-        """:meth:`_measure` of several models, one pass over each set."""
-        probe = measure_models(models, self.probe_loader)
+    def _measure_models(self, models: Dict[str, ModelHeads], train_loader,
+                        probe_loader) -> Dict[str, Samples]:
+        """Per-sample values of several models, one pass over each set.
+
+        A model with BatchNorm is measured with statistics recomputed on
+        ``train_loader``; the main model (``MAIN``) on a copy, the others
+        (shadow copies) in place.
+        """
+        if self.recalibrate_bn:
+            models = dict(models)
+            if MAIN in models and batchnorm_layers(models[MAIN][0]):
+                main, heads = models[MAIN]
+                models[MAIN] = (copy.deepcopy(unwrap(main)), heads)
+            recalibrate_batchnorm(models, train_loader, self.recalibrate_bn)
+        probe = measure_models(models, probe_loader)
         heldout = measure_models(models, self.heldout_loader)
-        field = 'accuracy' if self.policy['use_accuracy'] else 'loss'
+        field = 'correct' if self.use_accuracy else 'losses'
         return {
             name: {
-                head: [getattr(probe[name][head], field),
-                       getattr(heldout[name][head], field),
-                       getattr(heldout[name][head], f'{field}_se')]
+                head: dict(train=list(getattr(probe[name][head], field)),
+                           heldout=list(getattr(heldout[name][head], field)))
                 for head in probe[name]
             }
             for name in models
         }
 
-    def _shadow_measures(self, runner: Runner, horizon: int):
-        """Before and after ``horizon`` epochs of each head's own copy."""
-        iters = max(1, math.ceil(self.shadow_fraction * horizon *
-                                 len(runner.train_dataloader)))
+    def _shadow_samples(self, runner: Runner,
+                        plan: Estimate) -> Tuple[Samples, Samples]:
+        """Before and after ``plan.horizon`` epochs of each head's copy."""
         optim_wrapper = runner.optim_wrapper
         clip = getattr(optim_wrapper, 'clip_grad_kwargs', None) or None
         if clip is not None:
             clip = {k: v for k, v in clip.items() if k != 'type'}
         heads = unwrap(runner.model).head_names
-        shadows = shadow_train(runner.model, optim_wrapper.optimizer,
-                               runner.train_dataloader, heads, iters, clip)
+        shadows = shadow_train(
+            runner.model, optim_wrapper.optimizer, self.shadow_loader,
+            heads, plan.horizon, clip,
+            schedulers=flatten_schedulers(runner.param_schedulers),
+            epoch_length=len(runner.train_dataloader),
+            start_epoch=runner.epoch)
         # the main model is untouched by the shadows' training, so its
         # "before" is measured in the same pass as their "after"
-        measures = self._measure_models(
-            {'before': (runner.model, None),
-             **{head: (shadow, [head]) for head, shadow in shadows.items()}})
+        samples = self._measure_models(
+            {MAIN: (runner.model, None),
+             **{head: (shadow, [head]) for head, shadow in shadows.items()}},
+            self.shadow_loader, self.shadow_probe_loader)
         del shadows
-        after = {head: measures[head][head] for head in heads}
-        return measures['before'], after
+        return samples[MAIN], {head: samples[head][head] for head in heads}
 
-    def _apply(self, runner: Runner, plan: Estimate, before: dict,
-               after: dict) -> BlendEstimate:
-        model = unwrap(runner.model)
+    def _estimate(self, model, before: Samples, after: Samples,
+                  trained_with: Optional[Dict[str, float]], seed: int,
+                  bootstrap: int
+                  ) -> Tuple[BlendEstimate, Dict[str, Tuple[float, float]],
+                             Dict[str, Tuple[float, float]]]:
+        """The weights from per-sample values, the paired standard errors
+        of G and O, and the weights' bootstrap intervals.
+
+        ``trained_with``: the trajectory estimator's weights in use over the
+        super-epoch, by which its G and O (and their errors) are divided.
+        """
+        heads = model.head_names
         policy = dict(self.policy)
         if not self.history:
             # smoothing is towards the previous *estimate*, not the
             # warm-up's initial weights
             policy['smoothing'] = 0.0
-        estimate = blend_statistics(
-            {h: tuple(v[:2]) for h, v in before.items()},
-            {h: tuple(v[:2]) for h, v in after.items()},
-            previous=model.get_blend_weights(),
+        policy['previous'] = model.get_blend_weights()
+        if self.prediction_floor:
+            policy['floors'] = {model.predict_head: self.prediction_floor}
+        if trained_with is not None:
+            policy['response_scale'] = dict(trained_with)
+        ses = {
+            head: paired_standard_errors(
+                before[head]['train'], before[head]['heldout'],
+                after[head]['train'], after[head]['heldout'])
+            for head in heads
+        }
+
+        def scaled(noise):
             # a non-finite measurement has no standard error either; the
             # estimator gives such a head weight 0 instead of failing
-            noise={h: self.noise_scale * v[2]
-                   for h, v in after.items() if math.isfinite(v[2])},
-            **policy)
+            return {h: (self.noise_scale * g, self.noise_scale * o)
+                    for h, (g, o) in noise.items()
+                    if math.isfinite(g) and math.isfinite(o)}
+
+        def estimate(before_means, after_means, noise):
+            return blend_statistics(before_means, after_means,
+                                    noise=scaled(noise), **policy)
+
+        def means(samples):
+            return {h: (_mean(samples[h]['train']),
+                        _mean(samples[h]['heldout'])) for h in heads}
+
+        result = estimate(means(before), means(after), ses)
+        intervals = {}
+        if bootstrap:
+            intervals = bootstrap_weight_intervals(
+                {h: (before[h]['train'], before[h]['heldout'])
+                 for h in heads},
+                {h: (after[h]['train'], after[h]['heldout'])
+                 for h in heads},
+                lambda b, a, noise: estimate(b, a, noise).weights,
+                num_resamples=bootstrap, seed=seed)
+        return result, ses, intervals
+
+    def _apply(self, runner: Runner, plan: Estimate, before: Samples,
+               after: Samples,
+               trained_with: Optional[Dict[str, float]] = None,
+               shadow_check: Optional[Dict[str, float]] = None
+               ) -> BlendEstimate:
+        """Estimate (:meth:`_estimate`), set and record the weights."""
+        model = unwrap(runner.model)
+        result, ses, intervals = self._estimate(
+            model, before, after, trained_with, self.seed + plan.epoch,
+            self.bootstrap)
         weights = torch.tensor(
-            [estimate.weights[h] for h in model.head_names],
+            [result.weights[h] for h in model.head_names],
             dtype=torch.float32, device=model.blend_weights.device)
         # the inputs were all-reduced, so every rank computed the same; the
         # broadcast makes it exact whatever the floating-point paths did
         broadcast(weights, src=0)
         model.set_blend_weights(dict(zip(model.head_names,
                                          weights.tolist())))
-        self._record(runner, plan, estimate,
-                     {h: v[2] for h, v in after.items()})
-        return estimate
+        self._record(runner, plan, result, ses, intervals, trained_with,
+                     shadow_check)
+        return result
 
     def _record(self, runner: Runner, plan: Estimate,
-                estimate: BlendEstimate, noise: Dict[str, float]) -> None:
+                estimate: BlendEstimate, ses: Dict[str, Tuple[float, float]],
+                intervals: Dict[str, Tuple[float, float]],
+                trained_with: Optional[Dict[str, float]],
+                shadow_check: Optional[Dict[str, float]] = None) -> None:
         heads = {}
         scalars = {}
         for head, s in estimate.stats.items():
+            low, high = intervals.get(head, (math.nan, math.nan))
             heads[head] = dict(
                 train_before=s.train_before, heldout_before=s.heldout_before,
                 train_after=s.train_after, heldout_after=s.heldout_after,
-                heldout_se=noise[head], G=s.generalization,
-                O=s.overfitting, OGR=s.ogr, weight=s.weight, note=s.note)
+                G=s.generalization, G_se=ses[head][0], O=s.overfitting,
+                O_se=ses[head][1], OGR=s.ogr, weight=s.weight,
+                weight_low=low, weight_high=high, note=s.note)
+            if trained_with is not None:
+                heads[head]['trained_with'] = trained_with[head]
             heads[head] = {k: _finite_or_none(v) if isinstance(v, float)
                            else v for k, v in heads[head].items()}
             for key in ('train_after', 'heldout_after', 'G', 'O', 'OGR',
@@ -358,26 +559,45 @@ class GradientBlendingHook(Hook):
         entry = dict(epoch=plan.epoch, horizon=plan.horizon, mode=self.mode,
                      estimator=self.estimator, fallback=estimate.fallback,
                      weights=dict(estimate.weights), heads=heads)
+        if shadow_check is not None:
+            entry['shadow_check'] = dict(
+                weights=dict(shadow_check),
+                max_abs_difference=max(
+                    abs(estimate.weights[h] - shadow_check[h])
+                    for h in estimate.weights))
         self.history.append(entry)
         runner.visualizer.add_scalars(scalars, step=plan.epoch)
+        what = 'accuracy' if self.use_accuracy else 'loss'
         lines = [f'G-Blend estimate at epoch {plan.epoch} '
-                 f'({self.estimator}, over {plan.horizon} epochs):']
+                 f'({self.estimator}, over {plan.horizon} epochs; {what}'
+                 + (', G and O per unit weight' if trained_with else '')
+                 + '):']
         for head, h in heads.items():
+            interval = '' if h['weight_low'] is None else \
+                f' [{h["weight_low"]:.3f}, {h["weight_high"]:.3f}]'
             lines.append(
                 f'  {head:>8}: train {_fmt(h["train_before"])} -> '
                 f'{_fmt(h["train_after"])}, held-out '
                 f'{_fmt(h["heldout_before"])} -> {_fmt(h["heldout_after"])}, '
-                f'G {_fmt(h["G"])}, O {_fmt(h["O"])}, OGR {_fmt(h["OGR"])}, '
-                f'weight {h["weight"]:.4f}'
+                f'G {_fmt(h["G"])} ± {_fmt(h["G_se"])}, '
+                f'O {_fmt(h["O"])} ± {_fmt(h["O_se"])}, '
+                f'OGR {_fmt(h["OGR"])}, weight {h["weight"]:.4f}{interval}'
                 + (f' ({h["note"]})' if h['note'] else ''))
         if estimate.fallback:
             lines.append(f'  no head generalised: {estimate.fallback} weights')
+        if shadow_check is not None:
+            lines.append(
+                '  shadow estimator from the same checkpoints: '
+                + ', '.join(f'{h} {w:.4f}' for h, w in shadow_check.items())
+                + f' (largest difference '
+                f'{entry["shadow_check"]["max_abs_difference"]:.4f})')
         runner.logger.info('\n'.join(lines))
         untrained = [h for h, w in estimate.weights.items() if w == 0]
         if untrained:
             # A zero weight stops that head's training until the next
-            # estimate; if it is the prediction head, the test prediction
-            # stays untrained (seen on the demo: 6 % top-1, below chance).
+            # estimate (for the trajectory estimator, for good: it measures
+            # how the head trains); if it is the prediction head, the
+            # prediction stays untrained.
             predict_head = unwrap(runner.model).predict_head
             runner.logger.warning(
                 f'G-Blend gave weight 0 to {untrained}: '
@@ -400,12 +620,21 @@ class GradientBlendingHook(Hook):
         return next((p for p in self.plan if p.epoch == epoch), None)
 
     def before_train_epoch(self, runner: Runner) -> None:
-        if self.estimator != 'shadow':
-            return
-        plan = self._planned(runner.epoch)
-        if plan is not None:
-            before, after = self._shadow_measures(runner, plan.horizon)
-            self._apply(runner, plan, before, after)
+        if self.estimator == 'shadow':
+            plan = self._planned(runner.epoch)
+            if plan is not None:
+                before, after = self._shadow_samples(runner, plan)
+                self._apply(runner, plan, before, after)
+        elif self.shadow_check and self.mode != 'fixed':
+            # the trajectory estimate whose super-epoch starts now
+            plan = next((p for p in self.plan
+                         if p.epoch - p.horizon == runner.epoch), None)
+            if plan is not None:
+                before, after = self._shadow_samples(
+                    runner, Estimate(runner.epoch, plan.horizon))
+                result, _, _ = self._estimate(
+                    unwrap(runner.model), before, after, None, 0, 0)
+                self.reference['shadow_check'] = dict(result.weights)
 
     def after_train_epoch(self, runner: Runner) -> None:
         if self.estimator != 'trajectory' or self.mode == 'fixed':
@@ -413,9 +642,14 @@ class GradientBlendingHook(Hook):
         plan = self._planned(runner.epoch + 1)
         if plan is None:
             return
-        measures = self._measure(runner.model)
-        self._apply(runner, plan, self.reference['measures'], measures)
-        self.reference = dict(epoch=plan.epoch, measures=measures)
+        samples = self._measure(runner.model, runner.train_dataloader)
+        self._apply(runner, plan, self.reference['samples'], samples,
+                    self.reference['trained_with']
+                    if self.trajectory_correction else None,
+                    self.reference.get('shadow_check'))
+        self.reference = dict(
+            epoch=plan.epoch, samples=samples,
+            trained_with=unwrap(runner.model).get_blend_weights())
 
     # checkpoints ----------------------------------------------------------
 
