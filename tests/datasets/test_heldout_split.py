@@ -607,3 +607,37 @@ def test_runner_dataloader_with_real_clips_and_a_worker(tmp_path):
         assert torch.equal(imgs[k], own)
         other = inner[int((inner_index + 2) % len(labels))]['inputs']['imgs']
         assert not torch.equal(imgs[k], other)  # clips tell apart
+
+
+def test_a_training_subset_for_the_shadow_estimator():
+    import mmaction_gblend.toy_task as toy  # noqa: F401 (registers)
+    inner = dict(type='ToyMultiModalDataset', num_samples=120, num_classes=4)
+
+    def part(name, **kwargs):
+        return HeldOutSplitDataset(dict(inner), part=name, fraction=0.2,
+                                   seed=3, **kwargs)
+
+    train, heldout = part('train'), part('heldout')
+    subset = part('train', subset=0.5)
+    labels = [train.dataset.get_data_info(i)['label'] for i in range(120)]
+    # half of each class's training samples (24 a class), never held out
+    assert set(subset.indices) < set(train.indices)
+    assert per_class(labels, subset.indices) == {c: 12 for c in range(4)}
+    assert not set(subset.indices) & set(heldout.indices)
+    # V is the same with and without the subset; the probe is inside it
+    assert np.array_equal(part('heldout', subset=0.5).indices,
+                          heldout.indices)
+    probe = part('probe', subset=0.5)
+    assert set(probe.indices) <= set(subset.indices)
+    assert len(probe) == len(heldout)
+    # a probe larger than the subset is the whole subset
+    assert set(part('probe', subset=0.1, probe_size=100).indices) == \
+        set(part('train', subset=0.1).indices)
+    # seeded and nested: the same draw again, a larger one a superset
+    assert np.array_equal(part('train', subset=0.5).indices, subset.indices)
+    assert set(subset.indices) < set(part('train', subset=0.75).indices)
+    assert np.array_equal(part('train', subset=1.0).indices, train.indices)
+    with pytest.raises(ValueError, match='subset must be None or'):
+        part('train', subset=0.0)
+    with pytest.raises(ValueError, match="part='all'"):
+        part('all', subset=0.5)

@@ -1,0 +1,679 @@
+"""Strategies x seeds on the paradox task, with paired statistics.
+
+The paradox task (:func:`mmaction_gblend.toy_task.paradox_config`) is a
+feature-level toy in which naive late fusion generalises worse than its
+best single modality, as in Wang, Tran, Feiszli (CVPR 2020): modality A
+("rgb") generalises, modality B ("audio") is memorised through a fixed
+per-sample fingerprint. A training takes seconds, so every strategy runs
+over many seeds and is compared with the baselines seed by seed.
+
+Each finished run is appended to ``--out`` (JSON lines) at once; a later
+call with the same arguments skips the runs already there (a run is keyed
+by its strategy's definition, seed, split and task overrides, so editing a
+strategy reruns it). The summary (``<out>.summary.md`` and
+``<out>.summary.json``) gives per strategy the mean top-1 of the
+prediction head (fused for multi-modal models, the modality for uni-modal
+ones) and its paired per-seed differences against naive fusion and
+against the best single modality (the uni-modal strategy with the higher
+mean): mean, 95% t-interval and share of seeds won. Strategies trained on
+G-Blend's training part (the training set minus its held-out samples) are
+compared with baselines trained on that same part (``<name>@gblend-part``)
+as well as with those trained on the whole training set. For G-Blend the
+summary gives the final blend weights per head and whether the memorising
+modality (audio) got the lowest weight in every seed.
+
+Examples::
+
+    # calibration (validation split), every strategy, 20 seeds
+    python benchmarks/mechanism_task.py --split val
+    # final report on the test split, in 2 processes
+    python benchmarks/mechanism_task.py --split test --jobs 2
+    # a few strategies and seeds; a task knob changed (exploration only)
+    python benchmarks/mechanism_task.py --strategies rgb-only naive-fusion \\
+        --seeds 0 1 2 --set rgb_cue=2.5
+"""
+import argparse
+import copy
+import hashlib
+import json
+import math
+import os
+import os.path as osp
+import shutil
+import statistics
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEFAULT_WORK_DIR = osp.join(REPO, 'work_dirs', 'mechanism_task')
+#: The suffix of a baseline trained on G-Blend's training part.
+PART_SUFFIX = '@gblend-part'
+#: The modality that can be memorised (it should get the lowest weight).
+MEMORISING = 'audio'
+UNIFORM = dict(audio=1 / 3, rgb=1 / 3, fused=1 / 3)
+PAPER_WEIGHTS = dict(rgb=0.63, audio=0.014, fused=0.356)  # Kinetics, offline
+
+
+def _gblend(**kwargs) -> dict:
+    return dict(type='GradientBlendingHook', **kwargs)
+
+
+#: name -> keyword arguments of ``paradox_config`` (the strategy's changes
+#: to the task's config). Edit the G-Blend hooks' options here.
+BASE_STRATEGIES: Dict[str, dict] = {
+    'rgb-only': dict(modalities=('rgb', )),
+    'audio-only': dict(modalities=('audio', )),
+    'naive-fusion': dict(blend_weights=dict(audio=0.0, rgb=0.0, fused=1.0)),
+    'aux-heads': dict(blend_weights=UNIFORM),
+    'paper-weights': dict(blend_weights=PAPER_WEIGHTS),
+    'gblend-online-shadow': dict(gblend=_gblend(
+        mode='online', estimator='shadow', warmup_epochs=10,
+        super_epochs=5)),
+    'gblend-online-trajectory': dict(gblend=_gblend(
+        mode='online', estimator='trajectory', warmup_epochs=10,
+        super_epochs=5)),
+    # the same, with the shadow estimator run beside it from the same
+    # checkpoints (its weights recorded, not used): how close they are
+    'gblend-online-trajectory-check': dict(gblend=_gblend(
+        mode='online', estimator='trajectory', warmup_epochs=10,
+        super_epochs=5, shadow_check=True)),
+    # Algorithm 2: one estimate from the initial model over the whole run
+    'gblend-offline-shadow': dict(gblend=_gblend(
+        mode='offline', estimator='shadow', warmup_epochs=10,
+        super_epochs=5)),
+}
+#: Baselines that also run on exactly the samples G-Blend trains on.
+PART_BASELINES = ('rgb-only', 'audio-only', 'naive-fusion', 'aux-heads',
+                  'paper-weights')
+STRATEGIES: Dict[str, dict] = dict(BASE_STRATEGIES)
+STRATEGIES.update({
+    name + PART_SUFFIX: dict(BASE_STRATEGIES[name], heldout_split=True)
+    for name in PART_BASELINES
+})
+DEFAULT_STRATEGIES = (
+    'rgb-only', 'audio-only', 'naive-fusion', 'aux-heads', 'paper-weights',
+    *(name + PART_SUFFIX for name in PART_BASELINES),
+    'gblend-online-shadow', 'gblend-online-trajectory',
+    'gblend-offline-shadow')
+UNIMODAL = ('rgb-only', 'audio-only')
+
+
+def is_gblend(name: str) -> bool:
+    """Whether the strategy's weights are set by a GradientBlendingHook."""
+    return 'gblend' in STRATEGIES[name]
+
+
+def on_gblend_part(name: str) -> bool:
+    """Whether the strategy trains on G-Blend's training part."""
+    spec = STRATEGIES[name]
+    return 'gblend' in spec or bool(spec.get('heldout_split'))
+
+
+# runs -----------------------------------------------------------------------
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=list)
+
+
+def run_key(strategy: str, seed: int, split: str,
+            task: Optional[dict] = None) -> str:
+    """What identifies a run in the results file: the strategy's
+    definition (not only its name), the seed, the split and the task's
+    overrides."""
+    spec = _canonical(dict(name=strategy, spec=STRATEGIES[strategy],
+                           seed=seed, split=split, task=task or {}))
+    return hashlib.sha1(spec.encode()).hexdigest()[:16]
+
+
+def build_config(strategy: str, seed: int, split: str, work_dir: str,
+                 task: Optional[dict] = None) -> dict:
+    """The Runner config of one run."""
+    from mmaction_gblend.toy_task import paradox_config
+    kwargs = copy.deepcopy(STRATEGIES[strategy])
+    kwargs.update(copy.deepcopy(task or {}))
+    return paradox_config(work_dir, seed=seed, eval_split=split, **kwargs)
+
+
+def _release_runner(runner) -> None:
+    """Close what mmengine keeps per run (the log file handles and the
+    named logger and visualizer instances), so hundreds of runs in one
+    process do not pile up open files."""
+    from mmengine.logging import MMLogger
+    from mmengine.visualization import Visualizer
+    for handler in list(runner.logger.handlers):
+        if hasattr(handler, 'baseFilename'):
+            handler.close()
+            runner.logger.removeHandler(handler)
+    MMLogger._instance_dict.pop(runner.logger.instance_name, None)
+    Visualizer._instance_dict.pop(runner.visualizer.instance_name, None)
+
+
+def run_one(strategy: str, seed: int, split: str, work_root: str,
+            task: Optional[dict] = None, keep: bool = False) -> dict:
+    """Train and evaluate one strategy with one seed; return its record.
+
+    The record has the top-1 of the prediction head (``top1``), of every
+    head (``head_top1``), the final blend weights (``weights``, multi-modal
+    models), the G-Blend estimates' weights (``history``), the number of
+    training samples and the wall time in seconds.
+    """
+    import torch
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    import mmaction_gblend  # noqa: F401  (registers the plugin)
+    import mmaction_gblend.toy_task  # noqa: F401  (registers the task)
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    key = run_key(strategy, seed, split, task)
+    work_dir = osp.join(work_root, 'runs', f'{strategy}-s{seed}-{key}')
+    cfg = build_config(strategy, seed, split, work_dir, task)
+    cfg['experiment_name'] = f'{strategy}-s{seed}-{split}-{key}'
+    runner = Runner.from_cfg(Config(cfg))
+    try:
+        runner.train()
+        metrics = runner.test()
+        model = runner.model.module if hasattr(runner.model, 'module') \
+            else runner.model
+        hook = next((h for h in runner.hooks
+                     if type(h).__name__ == 'GradientBlendingHook'), None)
+        history = [] if hook is None else [
+            dict(epoch=e['epoch'], weights=e['weights'],
+                 **({'shadow_check': e['shadow_check']}
+                    if 'shadow_check' in e else {}))
+            for e in hook.history
+        ]
+        record = dict(
+            key=key, strategy=strategy, seed=seed, split=split,
+            task=task or {}, predict_head=model.predict_head,
+            top1=float(metrics['acc/top1']),
+            head_top1={
+                h: float(metrics[f'acc/{h}_top1'])
+                for h in model.modalities
+            },
+            weights=dict(model.get_blend_weights())
+            if len(model.head_names) > 1 else None,
+            history=history,
+            train_samples=len(runner.train_dataloader.dataset),
+            seconds=time.perf_counter() - start)
+        if model.fusion is not None:
+            record['head_top1']['fused'] = float(metrics['acc/top1']) \
+                if model.predict_head == 'fused' else None
+    finally:
+        _release_runner(runner)
+        if not keep:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    return record
+
+
+def _run_in_worker(args: tuple) -> dict:
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    os.environ.setdefault('MKL_NUM_THREADS', '1')
+    return run_one(*args)
+
+
+def read_records(path: str) -> List[dict]:
+    """The records of a results file (none if it does not exist); a torn
+    last line (an interrupted write) is ignored."""
+    if not osp.exists(path):
+        return []
+    records = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def run_all(strategies: Sequence[str], seeds: Sequence[int], split: str,
+            out: str, work_root: str, task: Optional[dict] = None,
+            jobs: int = 1, keep: bool = False,
+            log=print) -> Tuple[List[dict], List[str]]:
+    """Run what ``out`` lacks, appending each record as it finishes.
+
+    Returns:
+        ``(records, failures)``: the records of the requested runs (old and
+        new) and a line per failed run.
+    """
+    for name in strategies:
+        if name not in STRATEGIES:
+            raise KeyError(f'unknown strategy {name!r}; known: '
+                           f'{sorted(STRATEGIES)}')
+    done = {r['key']: r for r in read_records(out)}
+    wanted = [(s, seed) for seed in seeds for s in strategies]
+    todo = [(s, seed) for s, seed in wanted
+            if run_key(s, seed, split, task) not in done]
+    log(f'{len(wanted) - len(todo)} of {len(wanted)} runs already in {out}; '
+        f'running {len(todo)}')
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    failures: List[str] = []
+
+    def finished(record: dict) -> None:
+        done[record['key']] = record
+        with open(out, 'a') as f:
+            f.write(json.dumps(record) + '\n')
+        log(f"{record['strategy']:>32} seed {record['seed']:>3}: top-1 "
+            f"{record['top1']:.4f} ({record['seconds']:.1f} s)")
+
+    args = [(s, seed, split, work_root, task, keep) for s, seed in todo]
+    if jobs <= 1:
+        for a in args:
+            try:
+                finished(run_one(*a))
+            except Exception:  # noqa: BLE001  (report, go on)
+                failures.append(f'{a[0]} seed {a[1]}:\n'
+                                f'{traceback.format_exc()}')
+                log(failures[-1])
+    else:
+        import multiprocessing as mp
+        with ProcessPoolExecutor(
+                jobs, mp_context=mp.get_context('spawn')) as pool:
+            futures = {pool.submit(_run_in_worker, a): a for a in args}
+            for future in as_completed(futures):
+                a = futures[future]
+                try:
+                    finished(future.result())
+                except Exception:  # noqa: BLE001
+                    failures.append(f'{a[0]} seed {a[1]}:\n'
+                                    f'{traceback.format_exc()}')
+                    log(failures[-1])
+    records = [
+        done[run_key(s, seed, split, task)] for s, seed in wanted
+        if run_key(s, seed, split, task) in done
+    ]
+    return records, failures
+
+
+# statistics ---------------------------------------------------------------
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularised incomplete beta function
+    (modified Lentz's method)."""
+    tiny, eps = 1e-300, 3e-16
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 1000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < eps:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """The regularised incomplete beta function ``I_x(a, b)``."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    front = math.exp(
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) +
+        a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_cdf(t: float, df: float) -> float:
+    """The CDF of Student's t distribution with ``df`` degrees of freedom."""
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The ``p`` quantile of Student's t (scipy's ``t.ppf`` where scipy is
+    installed, else bisection on :func:`t_cdf`, to ~1e-12)."""
+    if not 0.0 < p < 1.0 or df <= 0:
+        raise ValueError(f't_quantile needs 0 < p < 1 and df > 0, got '
+                         f'p={p}, df={df}')
+    try:
+        from scipy.stats import t as student_t
+    except ImportError:
+        pass
+    else:
+        return float(student_t.ppf(p, df))
+    return _t_quantile_bisect(p, df)
+
+
+def _t_quantile_bisect(p: float, df: float) -> float:
+    if p < 0.5:
+        return -_t_quantile_bisect(1.0 - p, df)
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < p:
+        lo, hi = hi, hi * 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_cdf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-13 * max(1.0, hi):
+            break
+    return 0.5 * (lo + hi)
+
+
+def paired_stats(diffs: Sequence[float], level: float = 0.95) -> dict:
+    """Mean, ``level`` t-interval and share won of paired differences.
+
+    Args:
+        diffs: One difference per seed (strategy minus reference).
+        level: The interval's coverage.
+
+    Returns:
+        ``dict(n, mean, sd, low, high, won, tied, lost)``: the interval is
+        ``mean -/+ t_{(1+level)/2, n-1} * sd / sqrt(n)`` (``None`` for a
+        single seed); ``won``/``tied``/``lost`` are the shares of seeds
+        with a difference > 0, = 0 and < 0.
+    """
+    n = len(diffs)
+    if n == 0:
+        raise ValueError('paired_stats needs at least one difference')
+    mean = statistics.fmean(diffs)
+    sd = statistics.stdev(diffs) if n > 1 else None
+    if n > 1:
+        half = t_quantile(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+        low, high = mean - half, mean + half
+    else:
+        low = high = None
+    return dict(n=n, mean=mean, sd=sd, low=low, high=high,
+                won=sum(d > 0 for d in diffs) / n,
+                tied=sum(d == 0 for d in diffs) / n,
+                lost=sum(d < 0 for d in diffs) / n)
+
+
+def paired_differences(records: Iterable[dict], strategy: str,
+                       reference: str) -> Tuple[List[int], List[float]]:
+    """Seeds both strategies ran, and ``top1(strategy) - top1(reference)``
+    per such seed (in seed order)."""
+    by = {}
+    for r in records:
+        by.setdefault(r['strategy'], {})[r['seed']] = r['top1']
+    a, b = by.get(strategy, {}), by.get(reference, {})
+    seeds = sorted(set(a) & set(b))
+    return seeds, [a[s] - b[s] for s in seeds]
+
+
+def _weights_summary(runs: List[dict]) -> Optional[dict]:
+    runs = [r for r in runs if r.get('weights')]
+    if not runs:
+        return None
+    heads = list(runs[0]['weights'])
+    out = dict(heads={
+        h: dict(mean=statistics.fmean(r['weights'][h] for r in runs),
+                min=min(r['weights'][h] for r in runs),
+                max=max(r['weights'][h] for r in runs))
+        for h in heads
+    })
+    lowest = [
+        r['weights'][MEMORISING] <= min(r['weights'].values()) and
+        sum(v == r['weights'][MEMORISING]
+            for v in r['weights'].values()) == 1
+        for r in runs
+    ]
+    out['memorising_lowest'] = dict(seeds=sum(lowest), of=len(runs),
+                                    every_seed=all(lowest))
+    # shadow_check: the trajectory estimate against the shadow estimate
+    # from the same checkpoints, largest absolute weight difference
+    checks = [e['shadow_check']['max_abs_difference'] for r in runs
+              for e in r.get('history', []) if 'shadow_check' in e]
+    if checks:
+        out['shadow_check'] = dict(
+            estimates=len(checks), max=max(checks),
+            mean=statistics.fmean(checks),
+            median=statistics.median(checks))
+    return out
+
+
+def summarize(records: Sequence[dict]) -> dict:
+    """Per-strategy means and the paired comparisons (see the module
+    docstring)."""
+    by: Dict[str, List[dict]] = {}
+    for r in records:
+        by.setdefault(r['strategy'], []).append(r)
+    strategies = [s for s in STRATEGIES if s in by] + \
+        sorted(s for s in by if s not in STRATEGIES)
+    per = {}
+    for name in strategies:
+        runs = sorted(by[name], key=lambda r: r['seed'])
+        top1 = [r['top1'] for r in runs]
+        heads = sorted({h for r in runs for h, v in r['head_top1'].items()
+                        if v is not None})
+        per[name] = dict(
+            n=len(runs), seeds=[r['seed'] for r in runs],
+            mean=statistics.fmean(top1),
+            sd=statistics.stdev(top1) if len(top1) > 1 else None,
+            min=min(top1), max=max(top1),
+            head_top1={
+                h: statistics.fmean(r['head_top1'][h] for r in runs
+                                    if r['head_top1'].get(h) is not None)
+                for h in heads
+            },
+            train_samples=runs[0]['train_samples'],
+            seconds=statistics.fmean(r['seconds'] for r in runs),
+            weights=_weights_summary(runs) if name in STRATEGIES and
+            is_gblend(name) else None)
+
+    def best_single(suffix: str) -> Optional[str]:
+        names = [u + suffix for u in UNIMODAL if u + suffix in per]
+        return max(names, key=lambda n: per[n]['mean']) if names else None
+
+    references = {
+        'naive fusion (whole train set)': 'naive-fusion',
+        'best single modality (whole train set)': best_single(''),
+        'naive fusion (G-Blend training part)': 'naive-fusion' +
+        PART_SUFFIX,
+        'best single modality (G-Blend training part)':
+        best_single(PART_SUFFIX),
+    }
+    comparisons = []
+    for label, ref in references.items():
+        if ref is None or ref not in per:
+            continue
+        for name in strategies:
+            # like with like: baselines against the reference trained on
+            # the same samples; G-Blend against both
+            known = name in STRATEGIES
+            if name == ref or (known and not is_gblend(name) and
+                               on_gblend_part(name) != on_gblend_part(ref)):
+                continue
+            seeds, diffs = paired_differences(records, name, ref)
+            if diffs:
+                comparisons.append(dict(reference_label=label,
+                                        reference=ref, strategy=name,
+                                        seeds=seeds, diffs=diffs,
+                                        **paired_stats(diffs)))
+    return dict(strategies=per, references=references,
+                comparisons=comparisons)
+
+
+# reports ------------------------------------------------------------------
+
+
+def _pct(value: Optional[float], signed: bool = False) -> str:
+    if value is None:
+        return 'n/a'
+    return f'{100 * value:+.2f}' if signed else f'{100 * value:.2f}'
+
+
+def render_markdown(summary: dict, split: str, wall: Optional[float] = None,
+                    task: Optional[dict] = None) -> str:
+    """The summary as markdown tables (accuracies in %)."""
+    lines = [f'# Paradox task: strategies x seeds ({split} split)', '']
+    if task:
+        lines += [f'Task overrides (not the frozen task): `{task}`', '']
+    lines += [
+        'Top-1 of the prediction head (fused for multi-modal models), %. '
+        '`@gblend-part`: trained on the training set minus G-Blend\'s '
+        'held-out part, the samples G-Blend trains on.', '',
+        '| strategy | seeds | train samples | mean top-1 | sd | min | max '
+        '| rgb head | audio head | s/run |',
+        '|---|---|---|---|---|---|---|---|---|---|'
+    ]
+    for name, s in summary['strategies'].items():
+        lines.append(
+            f"| {name} | {s['n']} | {s['train_samples']} | "
+            f"{_pct(s['mean'])} | {_pct(s['sd'])} | {_pct(s['min'])} | "
+            f"{_pct(s['max'])} | {_pct(s['head_top1'].get('rgb'))} | "
+            f"{_pct(s['head_top1'].get('audio'))} | {s['seconds']:.1f} |")
+    by_label: Dict[str, List[dict]] = {}
+    for c in summary['comparisons']:
+        by_label.setdefault(c['reference_label'], []).append(c)
+    for label, rows in by_label.items():
+        lines += [
+            '', f'## Paired differences against {label}: '
+            f'`{rows[0]["reference"]}`', '',
+            'Per seed: strategy minus reference, top-1 points; 95% '
+            't-interval; share of seeds with a positive (won), zero and '
+            'negative difference.', '',
+            '| strategy | seeds | mean diff | 95% interval | won | tied '
+            '| lost |', '|---|---|---|---|---|---|---|'
+        ]
+        for c in rows:
+            interval = 'n/a' if c['low'] is None else \
+                f"[{_pct(c['low'], True)}, {_pct(c['high'], True)}]"
+            lines.append(
+                f"| {c['strategy']} | {c['n']} | {_pct(c['mean'], True)} | "
+                f"{interval} | {c['won']:.0%} | {c['tied']:.0%} | "
+                f"{c['lost']:.0%} |")
+    gblend = {n: s['weights'] for n, s in summary['strategies'].items()
+              if s.get('weights')}
+    if gblend:
+        lines += [
+            '', '## G-Blend: final blend weights', '',
+            'Mean [min, max] over seeds; last column: seeds in which the '
+            f'memorising modality ({MEMORISING}) got the lowest weight.', '',
+            '| strategy | audio | rgb | fused | audio lowest |',
+            '|---|---|---|---|---|'
+        ]
+        for name, w in gblend.items():
+            cells = []
+            for h in ('audio', 'rgb', 'fused'):
+                s = w['heads'].get(h)
+                cells.append('n/a' if s is None else
+                             f"{s['mean']:.3f} [{s['min']:.3f}, "
+                             f"{s['max']:.3f}]")
+            low = w['memorising_lowest']
+            lines.append(f"| {name} | {' | '.join(cells)} | "
+                         f"{low['seeds']}/{low['of']}"
+                         f"{' (every seed)' if low['every_seed'] else ''} |")
+        checks = {n: w['shadow_check'] for n, w in gblend.items()
+                  if w.get('shadow_check')}
+        if checks:
+            lines += [
+                '', '## The trajectory estimator against the shadow '
+                'estimator', '',
+                'At every estimate of a `shadow_check` run, the shadow '
+                'estimator ran from the same checkpoint over the same '
+                'epochs: the largest absolute difference between the two '
+                "estimates' weights (over heads), over all estimates of "
+                'all seeds.', '',
+                '| strategy | estimates | largest | mean | median |',
+                '|---|---|---|---|---|']
+            for name, c in checks.items():
+                lines.append(f"| {name} | {c['estimates']} | {c['max']:.3f}"
+                             f" | {c['mean']:.3f} | {c['median']:.3f} |")
+    if wall is not None:
+        lines += ['', f'Wall time of this call: {wall:.0f} s.']
+    return '\n'.join(lines) + '\n'
+
+
+def summary_paths(out: str) -> Tuple[str, str]:
+    """``(<out stem>.summary.md, <out stem>.summary.json)``."""
+    stem = out[:-len('.jsonl')] if out.endswith('.jsonl') else out
+    return stem + '.summary.md', stem + '.summary.json'
+
+
+def _parse_overrides(items: Sequence[str]) -> dict:
+    import ast
+    task = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep:
+            raise SystemExit(f'--set takes KEY=VALUE, got {item!r}')
+        try:
+            task[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            task[key] = value
+    return task
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--split', choices=('val', 'test'), default='val',
+                        help='evaluate on the val split (calibration) or '
+                        'the test split (reporting)')
+    parser.add_argument('--strategies', nargs='+',
+                        default=list(DEFAULT_STRATEGIES),
+                        help=f'of {", ".join(STRATEGIES)}')
+    parser.add_argument('--seeds', nargs='+', type=int,
+                        default=list(range(20)))
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='parallel processes (one thread each)')
+    parser.add_argument('--out', default=None,
+                        help='results file (JSON lines); default '
+                        'work_dirs/mechanism_task/results_<split>.jsonl')
+    parser.add_argument('--work-dir', default=DEFAULT_WORK_DIR,
+                        help='where the runs\' work dirs go (removed after '
+                        'each run unless --keep)')
+    parser.add_argument('--keep', action='store_true',
+                        help='keep every run\'s work dir')
+    parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
+                        help='override paradox_config arguments (task '
+                        'exploration; the frozen task has none)')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    task = _parse_overrides(args.set)
+    out = args.out or osp.join(args.work_dir,
+                               f'results_{args.split}.jsonl')
+    records, failures = run_all(args.strategies, args.seeds, args.split,
+                                out, args.work_dir, task or None,
+                                args.jobs, args.keep)
+    wall = time.perf_counter() - start
+    summary = summarize(records)
+    md_path, json_path = summary_paths(out)
+    with open(md_path, 'w') as f:
+        f.write(render_markdown(summary, args.split, wall, task))
+    with open(json_path, 'w') as f:
+        json.dump(dict(split=args.split, task=task, wall_seconds=wall,
+                       failures=len(failures), **summary), f, indent=1)
+    print(render_markdown(summary, args.split, wall, task))
+    print(f'results: {out}\nsummary: {md_path}, {json_path}')
+    print(f'total wall time: {wall:.1f} s')
+    if failures:
+        print(f'{len(failures)} runs failed', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
