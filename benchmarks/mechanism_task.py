@@ -80,6 +80,15 @@ BASE_STRATEGIES: Dict[str, dict] = {
     'gblend-online-trajectory-check': dict(gblend=_gblend(
         mode='online', estimator='trajectory', warmup_epochs=10,
         super_epochs=5, shadow_check=True)),
+    # the online estimators with smoothing towards the previous estimate
+    # (late in a run every head's G and O are small and the raw weights
+    # swing from estimate to estimate)
+    'gblend-online-shadow-smoothed': dict(gblend=_gblend(
+        mode='online', estimator='shadow', warmup_epochs=10,
+        super_epochs=5, smoothing=0.5)),
+    'gblend-online-trajectory-smoothed': dict(gblend=_gblend(
+        mode='online', estimator='trajectory', warmup_epochs=10,
+        super_epochs=5, smoothing=0.5, min_weight=0.02)),
     # Algorithm 2: one estimate from the initial model over the whole run
     'gblend-offline-shadow': dict(gblend=_gblend(
         mode='offline', estimator='shadow', warmup_epochs=10,
@@ -97,7 +106,7 @@ DEFAULT_STRATEGIES = (
     'rgb-only', 'audio-only', 'naive-fusion', 'aux-heads', 'paper-weights',
     *(name + PART_SUFFIX for name in PART_BASELINES),
     'gblend-online-shadow', 'gblend-online-trajectory',
-    'gblend-offline-shadow')
+    'gblend-online-trajectory-check', 'gblend-offline-shadow')
 UNIMODAL = ('rgb-only', 'audio-only')
 
 
