@@ -162,17 +162,24 @@ def _check_mapping(value: Any, name: str) -> None:
                         f'(train, heldout), got {type(value).__name__}')
 
 
+def _check_head_mapping(value: Any, name: str, what: str,
+                        heads: List[str]) -> None:
+    """TypeError unless ``value`` is a mapping; ValueError naming the heads
+    it has that are not measured."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f'{name} must be a mapping head name -> {what}, '
+                        f'got {type(value).__name__}')
+    unknown = sorted(set(value) - set(heads))
+    if unknown:
+        raise ValueError(f'{name} names heads that are not measured: '
+                         f'{unknown}')
+
+
 def _validate_noise(noise: Any, heads: List[str]
                     ) -> Dict[str, Tuple[float, float]]:
     """``noise`` as ``{head: (se_G, se_O)}`` floats (NaN kept: unusable).
     """
-    if not isinstance(noise, Mapping):
-        raise TypeError(f'noise must be a mapping head name -> (se_G, se_O), '
-                        f'got {type(noise).__name__}')
-    unknown = sorted(set(noise) - set(heads))
-    if unknown:
-        raise ValueError(f'noise names heads that are not measured: '
-                         f'{unknown}')
+    _check_head_mapping(noise, 'noise', '(se_G, se_O)', heads)
     result = {}
     for head, value in noise.items():
         if isinstance(value, numbers.Real):
@@ -200,13 +207,7 @@ def _validate_noise(noise: Any, heads: List[str]
 def _validate_floors(floors: Any, heads: List[str],
                      min_weight: float) -> Dict[str, float]:
     """``floors`` as floats; ValueError if it cannot be met."""
-    if not isinstance(floors, Mapping):
-        raise TypeError(f'floors must be a mapping head name -> minimum '
-                        f'weight, got {type(floors).__name__}')
-    unknown = sorted(set(floors) - set(heads))
-    if unknown:
-        raise ValueError(f'floors names heads that are not measured: '
-                         f'{unknown}')
+    _check_head_mapping(floors, 'floors', 'minimum weight', heads)
     result = {}
     for head, value in floors.items():
         floor = _check_option(value, f'floors[{head!r}]')
