@@ -103,12 +103,20 @@ def train_and_test(cfg: Config) -> Dict[str, float]:
     return metrics
 
 
+def named_weights(weights: Dict[str, float]) -> str:
+    """``rgb 0.491, audio 0.029, fused 0.479``: every weight beside its
+    head's name (the model's head order is not the reader's)."""
+    order = [h for h in ('rgb', 'audio', 'fused') if h in weights]
+    order += sorted(h for h in weights if h not in order)
+    return ', '.join(f'{h} {weights[h]:.3f}' for h in order)
+
+
 def table(results: Dict[str, Dict]) -> str:
-    rows = ['| run | fused top-1 | RGB head | audio head | blend weights '
-            '(rgb, audio, fused) | minutes |', '|---|---|---|---|---|---|']
+    rows = ['| run | fused top-1 | RGB head | audio head | final blend '
+            'weights | minutes |', '|---|---|---|---|---|---|']
     for name, m in results.items():
         accs = ' | '.join(f'{100 * m[f"acc/{k}"]:.1f}' for k in HEADS)
-        weights = ', '.join(f'{w:.3f}' for w in m['weights'].values())
+        weights = named_weights(m['weights'])
         rows.append(f'| {name} | {accs} | {weights} | {m["minutes"]:.1f} |')
     return '\n'.join(rows)
 

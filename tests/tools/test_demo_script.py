@@ -1,4 +1,5 @@
 """tools/demo.py, the main job of `make demo`, on a small demo dataset."""
+import json
 import os.path as osp
 
 import pytest
@@ -31,7 +32,14 @@ def test_demo_trains_naive_fusion_and_gblend(tmp_path, capsys):
     assert naive == dict(rgb=0.0, audio=0.0, fused=1.0)
     gblend = results['online G-Blend']['weights']
     assert sum(gblend.values()) == pytest.approx(1)
-    assert osp.isfile(work / 'gblend-online' / 'gblend_history.jsonl')
+    # the printed weights are the hook's last estimate, each by its name
+    history = work / 'gblend-online' / 'gblend_history.jsonl'
+    last = json.loads(history.read_text().splitlines()[-1])['weights']
+    assert gblend == pytest.approx(last)
+    row = next(line for line in out.splitlines()
+               if line.startswith('| online G-Blend |'))
+    for head in ('rgb', 'audio', 'fused'):
+        assert f'{head} {last[head]:.3f}' in row
     png = work / 'gblend-online' / 'blend_weights.png'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
