@@ -36,7 +36,6 @@ import argparse
 import copy
 import hashlib
 import json
-import math
 import os
 import os.path as osp
 import shutil
@@ -45,7 +44,14 @@ import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+# the paired statistics (t distribution, per-seed differences), shared with
+# tools/compare_strategies.py; the fallback's old name kept for callers
+from mmaction_gblend.evaluation.paired_statistics import (  # noqa: F401
+    paired_differences, paired_stats, t_cdf, t_quantile)
+from mmaction_gblend.evaluation.paired_statistics import \
+    t_quantile_bisect as _t_quantile_bisect  # noqa: F401
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_WORK_DIR = osp.join(REPO, 'work_dirs', 'mechanism_task')
@@ -303,127 +309,6 @@ def run_all(strategies: Sequence[str], seeds: Sequence[int], split: str,
 
 
 # statistics ---------------------------------------------------------------
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the regularised incomplete beta function
-    (modified Lentz's method)."""
-    tiny, eps = 1e-300, 3e-16
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 1000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            break
-    return h
-
-
-def _betainc(a: float, b: float, x: float) -> float:
-    """The regularised incomplete beta function ``I_x(a, b)``."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    front = math.exp(
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) +
-        a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """The CDF of Student's t distribution with ``df`` degrees of freedom."""
-    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
-def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile of Student's t (scipy's ``t.ppf`` where scipy is
-    installed, else bisection on :func:`t_cdf`, to ~1e-12)."""
-    if not 0.0 < p < 1.0 or df <= 0:
-        raise ValueError(f't_quantile needs 0 < p < 1 and df > 0, got '
-                         f'p={p}, df={df}')
-    try:
-        from scipy.stats import t as student_t
-    except ImportError:
-        pass
-    else:
-        return float(student_t.ppf(p, df))
-    return _t_quantile_bisect(p, df)
-
-
-def _t_quantile_bisect(p: float, df: float) -> float:
-    if p < 0.5:
-        return -_t_quantile_bisect(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        lo, hi = hi, hi * 2.0
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-13 * max(1.0, hi):
-            break
-    return 0.5 * (lo + hi)
-
-
-def paired_stats(diffs: Sequence[float], level: float = 0.95) -> dict:
-    """Mean, ``level`` t-interval and share won of paired differences.
-
-    Args:
-        diffs: One difference per seed (strategy minus reference).
-        level: The interval's coverage.
-
-    Returns:
-        ``dict(n, mean, sd, low, high, won, tied, lost)``: the interval is
-        ``mean -/+ t_{(1+level)/2, n-1} * sd / sqrt(n)`` (``None`` for a
-        single seed); ``won``/``tied``/``lost`` are the shares of seeds
-        with a difference > 0, = 0 and < 0.
-    """
-    n = len(diffs)
-    if n == 0:
-        raise ValueError('paired_stats needs at least one difference')
-    mean = statistics.fmean(diffs)
-    sd = statistics.stdev(diffs) if n > 1 else None
-    if n > 1:
-        half = t_quantile(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
-        low, high = mean - half, mean + half
-    else:
-        low = high = None
-    return dict(n=n, mean=mean, sd=sd, low=low, high=high,
-                won=sum(d > 0 for d in diffs) / n,
-                tied=sum(d == 0 for d in diffs) / n,
-                lost=sum(d < 0 for d in diffs) / n)
-
-
-def paired_differences(records: Iterable[dict], strategy: str,
-                       reference: str) -> Tuple[List[int], List[float]]:
-    """Seeds both strategies ran, and ``top1(strategy) - top1(reference)``
-    per such seed (in seed order)."""
-    by = {}
-    for r in records:
-        by.setdefault(r['strategy'], {})[r['seed']] = r['top1']
-    a, b = by.get(strategy, {}), by.get(reference, {})
-    seeds = sorted(set(a) & set(b))
-    return seeds, [a[s] - b[s] for s in seeds]
 
 
 def _weights_summary(runs: List[dict]) -> Optional[dict]:

@@ -1,85 +1,452 @@
-"""Train every balancing strategy on the demo data over several seeds, and
-compare them: a markdown table (mean ± std of the fused and per-head top-1
-on the test split, final blend weights, wall time) and a bar chart.
+"""Train balancing strategies derived from one multi-modal config over several
+seeds, and compare them with paired statistics.
 
-    python tools/compare_strategies.py [--data-root data/demo_av]
-        [--seeds 0 1 2] [--strategies naive-fusion gblend-online ...]
-        [--work-dir work_dirs/compare] [--epochs N]
+    python tools/compare_strategies.py [--config MY_FUSION_CONFIG.py]
+        [--set core|extra ...] [--strategies NAME ...] [--seeds 0 1 2]
+        [--heldout-fraction 0.15] [--data-root DIR] [--epochs N]
+        [--work-dir work_dirs/compare] [--reuse comparison.json]
+
+Every strategy is derived from ONE base config, a multi-modal late-fusion
+``MultiHeadRecognizer`` config (default: the demo's naive fusion,
+``configs/demo/naive-fusion_r3d18-rgb_r18-audio_demo-av.py``), by a small
+override config (``_base_ = [base]``) written beside the run's work dir.
+The base needs two or more ``model.branches``, a ``model.fusion`` and an
+epoch-based ``train_cfg``, and no balancing of its own (no G-Blend or
+on-the-fly modulation hook, no ``model.opm``, no OGM-GE optimizer wrapper).
+The strategies:
+
+* ``<modality>-only``, for each of ``model.branches``: that branch alone
+  (``fusion=None``, ``blend_weights=None``);
+* ``naive-fusion`` (blend weights: the fused head alone), ``aux-heads``
+  (every head the same weight);
+* ``gblend-online-shadow``, ``gblend-online-trajectory``: online Gradient
+  Blending (``GradientBlendingHook``) with the shadow / trajectory
+  estimator and the demo's options (``weights='uniform'``,
+  ``smoothing=0.5``, ``min_weight=0.02``); warm-up and super-epochs of a
+  third of the schedule, at least 1 epoch each (``max_epochs // 3``: the
+  demo's 4 and 4 of 12 epochs; with ``--epochs`` a third of that). The
+  trajectory estimator needs a warm-up shorter than the training, so it is
+  left out of a 1-epoch schedule;
+* ``gblend-offline``: offline G-Blend, shadow estimator over the whole
+  training (the demo's ``shadow_fraction=1.0``, ``min_weight=0.05``);
+* ``ogm-ge``, ``opm``: the demo's OGM-GE and OPM settings (OGM-GE
+  modulating the first half of the schedule, OPM from its sixth on); only
+  for a config with exactly two modalities;
+* ``paper-weights``: the paper's Kinetics weights, fixed; only for
+  modalities ``rgb`` and ``audio``.
+
+Wherever a G-Blend hook is used, the training set is wrapped in
+``HeldOutSplitDataset(part='train', fraction=F, seed=0)`` (``F`` from
+``--heldout-fraction``, the demo's 0.15 by default): G-Blend trains on the
+training set minus a held-out part. For a like-for-like comparison, every
+baseline also runs as ``<name>@gblend-part``, trained on exactly those
+clips (the same wrapper, fraction and seed).
+
+``--set core`` (default): the single modalities, ``naive-fusion``,
+``aux-heads``, both online G-Blend estimators and the ``@gblend-part`` runs
+of the single modalities and naive fusion. ``--set extra``:
+``gblend-offline``, ``ogm-ge``, ``opm``, ``paper-weights`` and the
+``@gblend-part`` runs of these baselines and of ``aux-heads``.
+``--strategies`` names the strategies instead.
 
 Each run is a fresh process of ``tools/train.py`` with ``--seed``, then
 ``tools/test.py`` on its last checkpoint with ``--dump``; the accuracies
-are computed from the dumped scores. A run whose ``result.json`` exists is
-not run again, so an interrupted comparison continues where it stopped;
-``--reuse comparison.json`` takes the runs of an earlier comparison (say,
-the one committed under docs/comparison/) and trains only the missing ones.
+are computed from the dumped scores. A run whose ``result.json`` exists
+(for the same derived config) is not run again, so an interrupted
+comparison continues where it stopped; ``--reuse comparison.json`` takes
+the runs of an earlier comparison (say, the one committed under
+docs/comparison/; its ``gblend-online`` runs, as earlier versions named
+them, as ``gblend-online-trajectory``) and trains only the missing ones.
+
+Written to ``--work-dir``: ``comparison.json`` (every run: strategy, seed,
+wall time, top-1 of the prediction and of each head, final blend weights by
+head, training clips), ``comparison.md`` (mean ± std top-1 per strategy
+with the final weights and their spread over seeds; paired per-seed
+differences, with 95% t-intervals and the shares of seeds won, tied and
+lost, against the best single modality and naive fusion, both trained on
+the whole training set and on G-Blend's part; the call's wall time) and
+``comparison.png`` (a bar chart). ``--data-root`` points the config at a
+directory laid out as the demo data (``{train,val,test}_list.txt`` and the
+clips); ``--epochs`` shortens the schedule (to try the tool).
 """
 import argparse
+import ast
+import copy
+import hashlib
 import json
 import math
 import os
 import os.path as osp
+import pprint
 import statistics
 import subprocess
 import sys
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-#: Strategy name -> demo config (configs/demo/<config>.py).
-STRATEGIES = OrderedDict([
-    ('rgb-only', 'rgb-only_r3d18_demo-av'),
-    ('audio-only', 'audio-only_r18_demo-av'),
-    ('naive-fusion', 'naive-fusion_r3d18-rgb_r18-audio_demo-av'),
-    ('aux-heads', 'aux-heads_r3d18-rgb_r18-audio_demo-av'),
-    ('gblend-offline', 'gblend-offline-shadow_r3d18-rgb_r18-audio_demo-av'),
-    ('gblend-online', 'gblend-online_r3d18-rgb_r18-audio_demo-av'),
-    ('ogm-ge', 'ogm-ge_r3d18-rgb_r18-audio_demo-av'),
-    ('opm', 'opm_r3d18-rgb_r18-audio_demo-av'),
-    # not an estimator: the paper's Kinetics weights, fixed (a yardstick)
-    ('paper-weights', 'paper-weights_r3d18-rgb_r18-audio_demo-av'),
-])
-HEADS = ('rgb', 'audio')
+from mmaction_gblend.evaluation.paired_statistics import (  # noqa: E402
+    paired_comparison)
 
-OVERRIDE = '''_base_ = [{config!r}]
-{train}
-val_dataloader = dict(dataset=dict({split_val}))
-test_dataloader = dict(dataset=dict({split_test}))
-'''
+DEFAULT_CONFIG = osp.join(REPO, 'configs', 'demo',
+                          'naive-fusion_r3d18-rgb_r18-audio_demo-av.py')
+#: The held-out fraction of the demo's G-Blend configs.
+DEFAULT_HELDOUT_FRACTION = 0.15
+#: The seed of the held-out split (the same for every training seed).
+HELDOUT_SEED = 0
+#: The suffix of a baseline trained on G-Blend's training part.
+PART_SUFFIX = '@gblend-part'
+FUSED = 'fused'
+SPLIT_DATASET = 'HeldOutSplitDataset'
+GBLEND_HOOK = 'GradientBlendingHook'
+MODULATION_HOOK = 'OnTheFlyModulationHook'
+OGM_GE_WRAPPER = 'OGMGEOptimWrapper'
+
+#: The online hook of configs/demo/gblend-online*_demo-av.py, without its
+#: estimator and schedule (see :func:`gblend_epochs`).
+ONLINE_HOOK = dict(type=GBLEND_HOOK, mode='online', weights='uniform',
+                   smoothing=0.5, min_weight=0.02)
+#: configs/demo/gblend-offline-shadow_r3d18-rgb_r18-audio_demo-av.py's hook.
+OFFLINE_HOOK = dict(type=GBLEND_HOOK, mode='offline', estimator='shadow',
+                    shadow_fraction=1.0, min_weight=0.05)
+#: GradientBlendingHook's default warmup_epochs.
+HOOK_DEFAULT_WARMUP = 10
+#: configs/demo/ogm-ge_r3d18-rgb_r18-audio_demo-av.py (its end_epoch: half
+#: the schedule).
+OGM_GE = dict(type=OGM_GE_WRAPPER, alpha=0.8, coefficient='continuous',
+              ge_noise=True, start_epoch=0)
+#: configs/demo/opm_r3d18-rgb_r18-audio_demo-av.py (its start_epoch: a
+#: sixth of the schedule).
+OPM = dict(q_base=0.5, lam=0.5, p_exe=0.7, end_epoch=None)
+#: Offline G-Blend's weights on Kinetics-400, RGB + audio (Wang et al.
+#: 2020): a fixed yardstick, not an estimate.
+PAPER_WEIGHTS = dict(rgb=0.63, audio=0.014, fused=0.356)
+#: Names of earlier versions of this tool, for ``--reuse``.
+RENAMED = {'gblend-online': 'gblend-online-trajectory'}
+SETS = ('core', 'extra')
 
 
-def split_args(root: str, split: str) -> str:
-    return (f'ann_file={osp.join(root, split + "_list.txt")!r}, '
-            f'data_prefix=dict(video={root!r})')
+@dataclass(frozen=True)
+class Strategy:
+    """One strategy derived from the base config.
+
+    Attributes:
+        name: Its name (``<modality>-only``, ``naive-fusion``, ...).
+        method: What it changes: ``'only'``, ``'naive-fusion'``,
+            ``'aux-heads'``, ``'paper-weights'``, ``'ogm-ge'``, ``'opm'``,
+            ``'gblend-online-shadow'``, ``'gblend-online-trajectory'`` or
+            ``'gblend-offline'``.
+        group: The target set it belongs to (``'core'`` or ``'extra'``).
+        modality: The modality of an ``'only'`` strategy.
+        part: Whether it trains on G-Blend's training part (the training
+            set minus the held-out clips).
+    """
+    name: str
+    method: str
+    group: str
+    modality: Optional[str] = None
+    part: bool = False
+
+    @property
+    def gblend(self) -> bool:
+        """Whether a GradientBlendingHook sets its weights."""
+        return self.method.startswith('gblend')
 
 
-def override_config(config: str, data_root: Optional[str],
-                    epochs: Optional[int], path: str) -> str:
-    """Write a config that points ``config`` at ``data_root`` (and, with
-    ``epochs``, shortens its schedule); return its path."""
+def _epochs(n: int) -> str:
+    return f'{n} epoch' + ('' if n == 1 else 's')
+
+
+def gblend_epochs(max_epochs: int) -> int:
+    """The G-Blend warm-up and super-epoch length for a schedule: a third of
+    it, at least 1 (the demo's 4 of 12 epochs)."""
+    return max(1, max_epochs // 3)
+
+
+def _plain(value):
+    """A config value as plain dicts and lists."""
+    if hasattr(value, 'to_dict'):
+        return value.to_dict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return copy.deepcopy(value)
+
+
+def _replacing(value: dict, present: bool) -> dict:
+    """``value`` replacing the base's dict (``_delete_``) where the base has
+    the key (mmengine keeps a ``_delete_`` under a new key)."""
+    return dict(_delete_=True, **value) if present else dict(value)
+
+
+def _literal(key: str, value) -> str:
+    text = pprint.pformat(value, width=76, sort_dicts=False)
+    try:
+        ok = ast.literal_eval(text) == value
+    except (ValueError, SyntaxError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f'compare_strategies: {key} of the base config is not written '
+            f'as Python literals (got {text[:200]}); the derived configs '
+            'need plain dicts, lists, strings and numbers')
+    return text
+
+
+class Derivation:
+    """The strategies derived from one base multi-modal config.
+
+    Args:
+        config: The base config: a ``MultiHeadRecognizer`` with two or more
+            ``model.branches`` and a ``fusion``, without balancing of its
+            own (no G-Blend or on-the-fly modulation hook, no ``opm``, no
+            OGM-GE optimizer wrapper) and with an epoch-based
+            ``train_cfg``.
+        heldout_fraction: G-Blend's held-out fraction (of each class).
+        epochs: A shorter schedule (``train_cfg.max_epochs``, no
+            ``param_scheduler``); the G-Blend, OGM-GE and OPM schedules are
+            scaled to it.
+        data_root: A directory laid out as the demo data, for every split.
+        val_every_epoch: Keep the base config's validation interval. By
+            default a strategy validates once, after its last epoch: the
+            comparison measures the last checkpoint on the test split, and
+            validation changes nothing in training (on the demo it took a
+            fifth of each run's time).
+
+    Raises:
+        ValueError: A config of another kind, naming what is missing.
+    """
+
+    def __init__(self, config: str = DEFAULT_CONFIG,
+                 heldout_fraction: float = DEFAULT_HELDOUT_FRACTION,
+                 epochs: Optional[int] = None,
+                 data_root: Optional[str] = None,
+                 val_every_epoch: bool = False) -> None:
+        from mmengine.config import Config
+        self.config = osp.abspath(config)
+        self.cfg = Config.fromfile(self.config)
+        if not 0 < heldout_fraction < 1:
+            raise ValueError('--heldout-fraction must be in (0, 1), got '
+                             f'{heldout_fraction}')
+        self.heldout_fraction = float(heldout_fraction)
+        self.epochs = epochs
+        self.val_every_epoch = val_every_epoch
+        self.data_root = None if data_root is None else osp.abspath(
+            data_root)
+        self._check()
+        model = self.cfg.model
+        #: The modalities in the config's order.
+        self.modalities: List[str] = list(model.branches)
+        self.max_epochs = int(self.cfg.train_cfg['max_epochs']
+                              if epochs is None else epochs)
+        if self.max_epochs < 1:
+            raise ValueError(f'--epochs must be >= 1, got {epochs}')
+        self.notes: List[str] = []
+        self.strategies: 'OrderedDict[str, Strategy]' = self._derive()
+
+    def _check(self) -> None:
+        model = self.cfg.get('model', {})
+        where = f'compare_strategies: {self.config}:'
+        if model.get('type') != 'MultiHeadRecognizer' or \
+                len(model.get('branches') or {}) < 2 or \
+                model.get('fusion') is None:
+            raise ValueError(
+                f"{where} needs model.type='MultiHeadRecognizer' with two "
+                'or more model.branches and a model.fusion (a multi-modal '
+                'late-fusion config, as configs/demo/naive-fusion_*.py)')
+        hooks = {h.get('type') for h in self.cfg.get('custom_hooks') or []}
+        own = hooks & {GBLEND_HOOK, MODULATION_HOOK}
+        if own or model.get('opm') is not None or \
+                self.cfg.get('optim_wrapper', {}).get('type') == \
+                OGM_GE_WRAPPER:
+            raise ValueError(
+                f'{where} the base config balances the modalities itself '
+                f'({", ".join(sorted(own)) or "opm / OGM-GE"}); give the '
+                'plain fusion config it is derived from')
+        if self.cfg.get('train_cfg', {}).get('max_epochs') is None:
+            raise ValueError(f'{where} needs an epoch-based train_cfg '
+                             '(train_cfg.max_epochs)')
+
+    # strategies -----------------------------------------------------------
+
+    def _derive(self) -> 'OrderedDict[str, Strategy]':
+        mods = self.modalities
+        baselines = [Strategy(f'{m}-only', 'only', 'core', m) for m in mods]
+        baselines += [Strategy('naive-fusion', 'naive-fusion', 'core'),
+                      Strategy('aux-heads', 'aux-heads', 'core')]
+        if sorted(mods) == ['audio', 'rgb']:
+            baselines.append(Strategy('paper-weights', 'paper-weights',
+                                      'extra'))
+        else:
+            self.notes.append(
+                'paper-weights left out: the paper\'s weights are for '
+                f'rgb + audio, the config has {", ".join(mods)}')
+        if len(mods) == 2:
+            baselines += [Strategy('ogm-ge', 'ogm-ge', 'extra'),
+                          Strategy('opm', 'opm', 'extra')]
+        else:
+            self.notes.append(
+                'ogm-ge and opm left out: they need exactly two modalities, '
+                f'the config has {len(mods)}')
+        parts = [
+            Strategy(s.name + PART_SUFFIX, s.method,
+                     'core' if s.method in ('only', 'naive-fusion')
+                     else 'extra', s.modality, part=True)
+            for s in baselines
+        ]
+        gblend = [Strategy('gblend-online-shadow', 'gblend-online-shadow',
+                           'core', part=True)]
+        if gblend_epochs(self.max_epochs) < self.max_epochs:
+            gblend.append(Strategy('gblend-online-trajectory',
+                                   'gblend-online-trajectory', 'core',
+                                   part=True))
+        else:
+            self.notes.append(
+                'gblend-online-trajectory left out: its warm-up '
+                f'({_epochs(gblend_epochs(self.max_epochs))}) must be '
+                f'shorter than the training ({_epochs(self.max_epochs)})')
+        gblend.append(Strategy('gblend-offline', 'gblend-offline', 'extra',
+                               part=True))
+        return OrderedDict((s.name, s) for s in baselines + parts + gblend)
+
+    def select(self, sets: Sequence[str] = ('core', )) -> List[str]:
+        """The strategies of the target sets, in their order."""
+        return [n for n, s in self.strategies.items() if s.group in sets]
+
+    # configs --------------------------------------------------------------
+
+    def train_dataset(self, part: bool) -> dict:
+        """The training dataset config of a strategy: the base's (unwrapped
+        if it is a ``HeldOutSplitDataset``; pointed at ``data_root``), or
+        G-Blend's training part of it."""
+        dataset = _plain(self.cfg.train_dataloader['dataset'])
+        if dataset.get('type') == SPLIT_DATASET:
+            dataset = dataset['dataset']
+        if self.data_root is not None:
+            dataset['ann_file'] = osp.join(self.data_root, 'train_list.txt')
+            dataset['data_prefix'] = dict(dataset.get('data_prefix') or {},
+                                          video=self.data_root)
+        if part:
+            dataset = dict(type=SPLIT_DATASET, part='train',
+                           fraction=self.heldout_fraction, seed=HELDOUT_SEED,
+                           dataset=dataset)
+        return dataset
+
+    def _root_args(self, split: str) -> dict:
+        return dict(ann_file=osp.join(self.data_root, f'{split}_list.txt'),
+                    data_prefix=dict(video=self.data_root))
+
+    def _hooks(self, hook: dict) -> List[dict]:
+        return _plain(list(self.cfg.get('custom_hooks') or [])) + [hook]
+
+    def gblend_hook(self, method: str) -> dict:
+        """The GradientBlendingHook of a G-Blend strategy."""
+        epochs = gblend_epochs(self.max_epochs)
+        if method == 'gblend-offline':
+            # An offline shadow estimate (one, over the whole training)
+            # does not use warmup/super_epochs; they are given on a
+            # schedule shorter than the hook's default warm-up, which its
+            # check would refuse.
+            if self.max_epochs >= HOOK_DEFAULT_WARMUP:
+                return dict(OFFLINE_HOOK)
+            return dict(OFFLINE_HOOK, warmup_epochs=epochs,
+                        super_epochs=epochs)
+        return dict(ONLINE_HOOK, estimator=method.rsplit('-', 1)[1],
+                    warmup_epochs=epochs, super_epochs=epochs)
+
+    def overrides(self, name: str) -> 'OrderedDict[str, object]':
+        """The top-level keys a strategy's config sets over the base."""
+        s = self.strategies[name]
+        model_cfg = self.cfg.model
+        heads = list(self.modalities) + [FUSED]
+        out: 'OrderedDict[str, object]' = OrderedDict()
+        model: dict = {}
+        if s.method == 'only':
+            model['branches'] = _replacing(
+                {s.modality: _plain(model_cfg.branches[s.modality])}, True)
+            model['fusion'] = None
+            model['blend_weights'] = None
+            if 'predict_head' in model_cfg:
+                model['predict_head'] = None
+        elif s.method in ('naive-fusion', 'aux-heads', 'paper-weights'):
+            weights = dict(
+                naive={h: float(h == FUSED) for h in heads},
+                aux={h: 1 / len(heads) for h in heads},
+                paper=dict(PAPER_WEIGHTS))[s.method.split('-')[0]]
+            model['blend_weights'] = _replacing(
+                weights, 'blend_weights' in model_cfg)
+        elif s.method == 'opm':
+            model['opm'] = _replacing(
+                dict(OPM, start_epoch=self.max_epochs // 6),
+                'opm' in model_cfg)
+        if model:
+            out['model'] = model
+        if s.part:
+            out['train_dataloader'] = dict(dataset=dict(
+                _delete_=True, **self.train_dataset(part=True)))
+        elif self.data_root is not None or self.cfg.train_dataloader[
+                'dataset'].get('type') == SPLIT_DATASET:
+            out['train_dataloader'] = dict(dataset=dict(
+                _delete_=True, **self.train_dataset(part=False)))
+        if self.data_root is not None:
+            out['val_dataloader'] = dict(dataset=self._root_args('val'))
+            out['test_dataloader'] = dict(dataset=self._root_args('test'))
+        if s.gblend:
+            out['custom_hooks'] = self._hooks(self.gblend_hook(s.method))
+        elif s.method in ('ogm-ge', 'opm'):
+            out['custom_hooks'] = self._hooks(dict(type=MODULATION_HOOK))
+        if s.method == 'ogm-ge':
+            out['optim_wrapper'] = dict(OGM_GE,
+                                        end_epoch=max(1,
+                                                      self.max_epochs // 2))
+        if 'randomness' not in self.cfg:
+            # a key for tools/train.py's --seed to set (on a config without
+            # one, the seed it sets is lost)
+            out['randomness'] = dict(seed=None)
+        train_cfg = {}
+        if self.epochs is not None:
+            train_cfg['max_epochs'] = self.epochs
+            out['param_scheduler'] = []
+        if not self.val_every_epoch:
+            train_cfg['val_interval'] = self.max_epochs
+        if train_cfg:
+            out['train_cfg'] = train_cfg
+        return out
+
+    def config_text(self, name: str) -> str:
+        """The override config of a strategy (Python source)."""
+        lines = [
+            f'# {name}: derived by tools/compare_strategies.py from the '
+            'config below.', f'_base_ = [{self.config!r}]'
+        ]
+        for key, value in self.overrides(name).items():
+            lines.append(f'{key} = {_literal(key, value)}')
+        return '\n'.join(lines) + '\n'
+
+    def write(self, name: str, path: str) -> str:
+        """Write a strategy's override config to ``path``; return it."""
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(self.config_text(name))
+        return path
+
+
+# runs -----------------------------------------------------------------------
+
+
+def build_train_dataset(config: str):
+    """The training dataset a config trains on (built, not loaded)."""
+    from mmaction.registry import DATASETS
     from mmengine.config import Config
-    lines = []
-    if data_root is not None:
-        root = osp.abspath(data_root)
-        base = Config.fromfile(config)
-        train = split_args(root, 'train')
-        if base.train_dataloader.dataset.get('type') == 'HeldOutSplitDataset':
-            train = f'dataset=dict({train})'
-        lines.append(OVERRIDE.format(
-            config=osp.abspath(config),
-            train=f'train_dataloader = dict(dataset=dict({train}))',
-            split_val=split_args(root, 'val'),
-            split_test=split_args(root, 'test')))
-    else:
-        lines.append(f'_base_ = [{osp.abspath(config)!r}]\n')
-    if epochs is not None:
-        lines.append(f'train_cfg = dict(max_epochs={epochs})\n'
-                     'param_scheduler = []\n')
-    with open(path, 'w') as f:
-        f.write(''.join(lines))
-    return path
+    from mmengine.registry import init_default_scope
+
+    import mmaction_gblend  # noqa: F401  (registers the plugin)
+    cfg = Config.fromfile(config)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    return DATASETS.build(cfg.train_dataloader['dataset'])
 
 
 def top1(scores, labels) -> float:
@@ -104,7 +471,7 @@ def accuracies(dump: str) -> Dict[str, float]:
 
 
 def final_weights(checkpoint: str, config: str) -> Dict[str, float]:
-    """The recognizer's blend weights in a checkpoint, by head."""
+    """The recognizer's blend weights in a checkpoint, by head name."""
     from mmengine.config import Config
 
     from mmaction_gblend.checkpoint import load_checkpoint_file
@@ -113,26 +480,36 @@ def final_weights(checkpoint: str, config: str) -> Dict[str, float]:
     if len(weights) == 1:  # a uni-modal model
         return {}
     # MultiHeadRecognizer's order: the modalities by name, then fused
-    heads = sorted(Config.fromfile(config).model.branches) + ['fused']
+    heads = sorted(Config.fromfile(config).model.branches) + [FUSED]
     return dict(zip(heads, weights))
 
 
-def run_one(strategy: str, seed: int, args, reused: Dict[tuple, dict]
-            ) -> dict:
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def run_one(derivation: Derivation, strategy: str, seed: int,
+            work_dir: str, reused: Dict[tuple, dict]) -> dict:
     """Train and test one strategy with one seed (or read its result)."""
     if (strategy, seed) in reused:
         return reused[(strategy, seed)]
-    work = osp.join(args.work_dir, strategy, f'seed{seed}')
+    work = osp.join(work_dir, strategy, f'seed{seed}')
     result_file = osp.join(work, 'result.json')
+    text = derivation.config_text(strategy)
     if osp.exists(result_file):
         with open(result_file) as f:
-            return json.load(f)
+            result = json.load(f)
+        if result.get('config_sha1', _sha1(text)) == _sha1(text):
+            return result
+        print(f'  {result_file} is of another config: run again',
+              flush=True)
     os.makedirs(work, exist_ok=True)
-    config = override_config(
-        osp.join(REPO, 'configs', 'demo', STRATEGIES[strategy] + '.py'),
-        # beside the work dir: the Runner writes its own copy of the
-        # config into it
-        args.data_root, args.epochs, work + '.py')
+    # beside the work dir: the Runner writes its own copy of the config
+    # into it
+    config = work + '.py'
+    with open(config, 'w') as f:
+        f.write(text)
+    train_samples = len(build_train_dataset(config))
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     start = time.time()
     with open(osp.join(work, 'train.log'), 'w') as log:
@@ -151,14 +528,32 @@ def run_one(strategy: str, seed: int, args, reused: Dict[tuple, dict]
                        env=env, check=True)
     result = dict(strategy=strategy, seed=seed, wall_s=wall,
                   accuracy=accuracies(dump),
-                  weights=final_weights(checkpoint, config))
+                  weights=final_weights(checkpoint, config),
+                  train_samples=train_samples, config_sha1=_sha1(text))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
     return result
 
 
-def mean_std(values: Sequence[float]) -> Optional[tuple]:
-    """Mean and sample standard deviation (0 for a single value)."""
+def read_reused(path: str) -> Dict[tuple, dict]:
+    """An earlier comparison's runs by ``(strategy, seed)`` (the strategies
+    an earlier version named otherwise, renamed)."""
+    with open(path) as f:
+        runs = json.load(f)
+    out = {}
+    for r in runs:
+        if r['strategy'] in RENAMED:
+            r = dict(r, strategy=RENAMED[r['strategy']])
+        out[(r['strategy'], r['seed'])] = r
+    return out
+
+
+# summary --------------------------------------------------------------------
+
+
+def mean_std(values: Sequence[Optional[float]]) -> Optional[tuple]:
+    """Mean and sample standard deviation (0 for a single value) of the
+    values that are not ``None`` (``None`` if none)."""
     values = [v for v in values if v is not None]
     if not values:
         return None
@@ -172,30 +567,115 @@ def mean_std(values: Sequence[float]) -> Optional[tuple]:
 def _median_minutes(runs: List[dict]) -> Optional[float]:
     """Median wall time in minutes of the runs that have one (``None`` if
     none): robust to a run that shared the cores with another job."""
-    walls = [r['wall_s'] / 60 for r in runs if r['wall_s'] is not None]
+    walls = [r['wall_s'] / 60 for r in runs if r.get('wall_s') is not None]
     return statistics.median(walls) if walls else None
 
 
-def summarise(results: List[dict]) -> List[dict]:
-    """One row per strategy, in the order of :data:`STRATEGIES`."""
+def _modality_heads(results: Sequence[dict]) -> List[str]:
+    heads = {h for r in results for h in r['accuracy'] if h != 'prediction'}
+    return sorted(heads)
+
+
+def summarise(results: Sequence[dict],
+              order: Optional[Sequence[str]] = None,
+              heads: Optional[Sequence[str]] = None) -> List[dict]:
+    """One row per strategy: top-1 (mean, std) of the prediction and each
+    modality head, final weights by head (mean, min, max over seeds),
+    median wall time, training clips and seeds.
+
+    Args:
+        results: The runs.
+        order: The strategies' order (default: as they first appear).
+        heads: The modality heads, in the table's order (default: those of
+            the runs, sorted).
+    """
+    names = list(order or [])
+    for r in results:
+        if r['strategy'] not in names:
+            names.append(r['strategy'])
+    heads = list(heads) if heads is not None else _modality_heads(results)
     rows = []
-    for strategy in STRATEGIES:
+    for strategy in names:
         runs = [r for r in results if r['strategy'] == strategy]
         if not runs:
             continue
+        samples = {r.get('train_samples') for r in runs} - {None}
         row = dict(strategy=strategy, seeds=len(runs),
                    prediction=mean_std([r['accuracy']['prediction']
                                         for r in runs]),
-                   wall_min=_median_minutes(runs))
-        for head in HEADS:
-            row[head] = mean_std([r['accuracy'].get(head) for r in runs])
-        weights = [r['weights'] for r in runs if r['weights']]
-        row['weights'] = {
-            h: mean_std([w[h] for w in weights])[0]
-            for h in weights[0]
-        } if weights else None
+                   heads={h: mean_std([r['accuracy'].get(h) for r in runs])
+                          for h in heads},
+                   wall_min=_median_minutes(runs),
+                   train_samples=sorted(samples))
+        weights = [r['weights'] for r in runs if r.get('weights')]
+        row['weights'] = None
+        if weights:
+            # the modality heads in the table's order, then fused
+            first = weights[0]
+            names_w = [h for h in heads if h in first] + sorted(
+                h for h in first if h not in heads and h != FUSED)
+            names_w += [FUSED] if FUSED in first else []
+            row['weights'] = OrderedDict(
+                (h, dict(mean=statistics.fmean(w[h] for w in weights),
+                         min=min(w[h] for w in weights),
+                         max=max(w[h] for w in weights)))
+                for h in names_w)
         rows.append(row)
     return rows
+
+
+def _is_part(name: str) -> bool:
+    return name.endswith(PART_SUFFIX) or name.startswith('gblend')
+
+
+def _is_gblend(name: str) -> bool:
+    return name.startswith('gblend')
+
+
+def paired_tables(results: Sequence[dict],
+                  order: Sequence[str]) -> List[dict]:
+    """The paired comparisons of the report, by reference.
+
+    References: the best single modality (the ``-only`` strategy with the
+    highest mean top-1) and naive fusion, each trained on the whole
+    training set and on G-Blend's part. A baseline is compared with the
+    references trained on the same clips as itself; G-Blend with all.
+
+    Returns:
+        ``dict(label, reference, rows)`` per reference that ran; ``rows``:
+        :func:`paired_comparison` per strategy.
+    """
+    means = {r['strategy']: r['prediction'][0]
+             for r in summarise(results, order)}
+
+    def best(suffix: str) -> Optional[str]:
+        names = [n for n in means if n.endswith('-only' + suffix)]
+        return max(names, key=lambda n: means[n]) if names else None
+
+    references = [
+        ('best single modality (whole training set)', best('')),
+        ('naive fusion (whole training set)', 'naive-fusion'),
+        ('best single modality (G-Blend\'s training part)',
+         best(PART_SUFFIX)),
+        ('naive fusion (G-Blend\'s training part)',
+         'naive-fusion' + PART_SUFFIX),
+    ]
+    tables = []
+    score = lambda r: r['accuracy']['prediction']  # noqa: E731
+    for label, ref in references:
+        if ref is None or ref not in means:
+            continue
+        rows = []
+        for name in means:
+            if name == ref or (not _is_gblend(name) and
+                               _is_part(name) != _is_part(ref)):
+                continue
+            row = paired_comparison(results, name, ref, score)
+            if row is not None:
+                rows.append(row)
+        if rows:
+            tables.append(dict(label=label, reference=ref, rows=rows))
+    return tables
 
 
 def _pct(value: Optional[tuple]) -> str:
@@ -204,60 +684,246 @@ def _pct(value: Optional[tuple]) -> str:
     return f'{100 * value[0]:.1f} ± {100 * value[1]:.1f}'
 
 
+def _points(value: Optional[float]) -> str:
+    return 'n/a' if value is None else f'{100 * value:+.1f}'
+
+
 def _minutes(value: Optional[float]) -> str:
     return '–' if value is None else f'{value:.1f}'
 
 
+def format_weights(weights: Optional[dict]) -> str:
+    """``rgb 0.49 [0.40–0.55], audio 0.03, fused 0.48 [...]``: the mean
+    final weight of each head, and its range over seeds where it varies."""
+    if not weights:
+        return '–'
+    cells = []
+    for head, w in weights.items():
+        cell = f"{head} {w['mean']:.2f}"
+        if f"{w['min']:.2f}" != f"{w['max']:.2f}":
+            cell += f" [{w['min']:.2f}–{w['max']:.2f}]"
+        cells.append(cell)
+    return ', '.join(cells)
+
+
 def markdown_table(rows: List[dict]) -> str:
+    """The strategies' table (top-1 in %, mean ± std over seeds)."""
+    heads = list(rows[0]['heads']) if rows else []
     lines = [
-        '| strategy | prediction top-1 | RGB head | audio head | final '
-        'weights (rgb, audio, fused) | wall time (min, median) | seeds |',
-        '|---|---|---|---|---|---|---|'
+        '| strategy | prediction top-1 | ' +
+        ''.join(f'{h} head | ' for h in heads) +
+        'final weights (mean [min–max] over seeds) | train clips | '
+        'wall time (min, median) | seeds |',
+        '|---|---|' + '---|' * len(heads) + '---|---|---|---|'
     ]
     for row in rows:
-        weights = ', '.join(f"{row['weights'][h]:.2f}"
-                            for h in HEADS + ('fused', )) \
-            if row['weights'] else '–'
+        clips = '/'.join(str(n) for n in row['train_samples']) or '–'
         lines.append(
-            f"| {row['strategy']} | {_pct(row['prediction'])} | "
-            f"{_pct(row['rgb'])} | {_pct(row['audio'])} | {weights} | "
+            f"| {row['strategy']} | {_pct(row['prediction'])} | " +
+            ''.join(f'{_pct(row["heads"][h])} | ' for h in heads) +
+            f"{format_weights(row['weights'])} | {clips} | "
             f"{_minutes(row['wall_min'])} | {row['seeds']} |")
     return '\n'.join(lines) + '\n'
 
 
-def bar_chart(rows: List[dict], path: str) -> None:
+def markdown_paired(tables: List[dict]) -> str:
+    """The paired-difference tables (top-1 points)."""
+    lines = []
+    for table in tables:
+        lines += [
+            f"## Paired differences against {table['label']}: "
+            f"`{table['reference']}`", '',
+            'Per seed: strategy minus reference, top-1 points; mean, 95% '
+            't-interval, share of seeds with a positive (won), zero (tied) '
+            'and negative (lost) difference.', '',
+            '| strategy | seeds | mean diff | 95% interval | won | tied | '
+            'lost |', '|---|---|---|---|---|---|---|'
+        ]
+        for c in table['rows']:
+            interval = 'n/a' if c['low'] is None else \
+                f"[{_points(c['low'])}, {_points(c['high'])}]"
+            lines.append(
+                f"| {c['strategy']} | {c['n']} | {_points(c['mean'])} | "
+                f"{interval} | {c['won']:.0%} | {c['tied']:.0%} | "
+                f"{c['lost']:.0%} |")
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def _shown(path: str) -> str:
+    """A path relative to the repository where it is inside it."""
+    rel = osp.relpath(path, REPO)
+    return path if rel.startswith('..') else rel
+
+
+def report(results: Sequence[dict], derivation: Derivation,
+           wall: Optional[float] = None) -> str:
+    """comparison.md: the setting, the strategies' table, the paired
+    differences and the call's wall time."""
+    order = list(derivation.strategies)
+    rows = summarise(results, order, derivation.modalities)
+    d = derivation
+    epochs = gblend_epochs(d.max_epochs)
+    lines = [
+        f'# Strategies on `{_shown(d.config)}`', '',
+        f"Modalities: {', '.join(d.modalities)}; {_epochs(d.max_epochs)}"
+        f"{' (--epochs)' if d.epochs else ''}; G-Blend: warm-up and "
+        f'super-epochs of {_epochs(epochs)}, held-out fraction '
+        f'{d.heldout_fraction} '
+        f'(split seed {HELDOUT_SEED}). `{PART_SUFFIX}`: trained on the '
+        'clips G-Blend trains on (the training set minus its held-out '
+        'part). Top-1 on the test split, %, mean ± std over seeds; the '
+        'prediction is the fused head (the modality\'s for a single '
+        'modality).', ''
+    ]
+    if d.notes:
+        lines += [f'Note: {n}.' for n in d.notes] + ['']
+    lines += [markdown_table(rows),
+              markdown_paired(paired_tables(results, order))]
+    if wall is not None:
+        lines.append(f'Total wall time of this call: {wall / 60:.1f} min '
+                     '(runs resumed or reused are not timed again).')
+    return '\n'.join(lines) + '\n'
+
+
+#: The demo's own config of each strategy derived from its naive fusion
+#: (the derived configs load the same; tested).
+DEMO_CONFIGS = {
+    'rgb-only': 'rgb-only_r3d18_demo-av',
+    'audio-only': 'audio-only_r18_demo-av',
+    'naive-fusion': 'naive-fusion_r3d18-rgb_r18-audio_demo-av',
+    'aux-heads': 'aux-heads_r3d18-rgb_r18-audio_demo-av',
+    'paper-weights': 'paper-weights_r3d18-rgb_r18-audio_demo-av',
+    'ogm-ge': 'ogm-ge_r3d18-rgb_r18-audio_demo-av',
+    'opm': 'opm_r3d18-rgb_r18-audio_demo-av',
+    'gblend-online-trajectory': 'gblend-online_r3d18-rgb_r18-audio_demo-av',
+    'gblend-online-shadow': 'gblend-online-shadow_r3d18-rgb_r18-audio_demo-av',
+    'gblend-offline': 'gblend-offline-shadow_r3d18-rgb_r18-audio_demo-av',
+}
+
+
+def metafile(rows: List[dict], derivation: 'Derivation', work_dir: str
+             ) -> dict:
+    """The comparison as an mmaction2 model index (``metafile.yml``): one
+    model per strategy with its config, mean and std of the test top-1 over
+    seeds, median training time and the command that reproduces it."""
+    cfg = derivation.cfg
+    dataset = osp.splitext(osp.basename(derivation.config))[0]
+    batch = cfg.train_dataloader.get('batch_size')
+    models = []
+    for row in rows:
+        name = row['strategy']
+        config = osp.join(work_dir, name, 'seed0.py')
+        if derivation.config == osp.abspath(DEFAULT_CONFIG) and \
+                name in DEMO_CONFIGS:
+            config = osp.join(REPO, 'configs', 'demo',
+                              DEMO_CONFIGS[name] + '.py')
+        mean, std = row['prediction']
+        seeds = ' '.join(str(s) for s in row.get('seed_list', [])) or '0'
+        models.append(dict([
+            ('Name', name),
+            ('Config', _shown(config)),
+            ('In Collection', 'Balancing strategies'),
+            ('Metadata', dict([
+                ('Base Config', _shown(derivation.config)),
+                ('Training Data', dataset),
+                ('Training Clips', row['train_samples'][0]
+                 if len(row['train_samples']) == 1 else row['train_samples']),
+                ('Epochs', derivation.max_epochs),
+                ('Batch Size', batch),
+                ('Seeds', row['seeds']),
+                ('Training Resources', f'{os.cpu_count()} CPU cores'),
+                ('Training Time (min, median)',
+                 None if row['wall_min'] is None else
+                 round(row['wall_min'], 1)),
+            ])),
+            ('Modality', '+'.join(derivation.modalities)),
+            ('Results', [dict(
+                Dataset=dataset, Task='Action Recognition',
+                Metrics={'Top 1 Accuracy': round(100 * mean, 2),
+                         'Top 1 Accuracy Std': round(100 * std, 2)})]),
+            ('Reproduce',
+             f'python tools/compare_strategies.py --config '
+             f'{_shown(derivation.config)} --strategies {name} '
+             f'--seeds {seeds} --work-dir {_shown(work_dir)}'),
+        ]))
+    return dict(Collections=[dict(
+        Name='Balancing strategies',
+        README='README.md',
+        Paper=dict(URL='https://arxiv.org/abs/1905.12681',
+                   Title='What Makes Training Multi-Modal Classification '
+                   'Networks Hard?'))], Models=models)
+
+
+def write_metafile(index: dict, path: str) -> None:
+    import yaml
+
+    class _Ordered(yaml.SafeDumper):
+        pass
+
+    _Ordered.add_representer(
+        dict, lambda d, v: d.represent_mapping(
+            'tag:yaml.org,2002:map', v.items()))
+    with open(path, 'w') as f:
+        yaml.dump(index, f, Dumper=_Ordered, sort_keys=False,
+                  allow_unicode=True, width=100)
+
+
+def bar_chart(rows: List[dict], path: str, title: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     names = [r['strategy'] for r in rows]
     means = [100 * r['prediction'][0] for r in rows]
     stds = [100 * r['prediction'][1] for r in rows]
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows)), 4))
-    colours = ['tab:grey' if n.endswith('-only') else 'tab:blue'
-               for n in names]
-    ax.bar(names, means, yerr=stds, capsize=4, color=colours)
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(rows)), 4.5))
+    colours = [
+        'tab:orange' if _is_gblend(n) else
+        'tab:grey' if n.split('@')[0].endswith('-only') else 'tab:blue'
+        for n in names
+    ]
+    bars = ax.bar(names, means, yerr=stds, capsize=4, color=colours)
+    for bar, name in zip(bars, names):
+        if name.endswith(PART_SUFFIX):
+            bar.set_hatch('//')
     for i, m in enumerate(means):
         ax.text(i, m + stds[i] + 0.5, f'{m:.1f}', ha='center', fontsize=8)
     ax.set_ylabel('test top-1 (%), mean ± std over seeds')
-    ax.set_title('Balancing strategies on the demo data')
+    ax.set_title(title)
     ax.set_ylim(0, min(100, max(m + s for m, s in zip(means, stds)) + 8))
-    plt.setp(ax.get_xticklabels(), rotation=30, ha='right')
+    plt.setp(ax.get_xticklabels(), rotation=35, ha='right')
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--data-root', default=None,
-                        help="demo data (default: the configs' own, "
-                        'data/demo_av)')
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n\n', 2)[2])
+    parser.add_argument('--config', default=DEFAULT_CONFIG,
+                        help='the base multi-modal fusion config (default: '
+                        'the demo\'s naive fusion)')
+    parser.add_argument('--set', dest='sets', nargs='+', choices=SETS,
+                        default=['core'],
+                        help='target sets of strategies (default: core)')
+    parser.add_argument('--strategies', nargs='+', default=None,
+                        help='the strategies to run instead of --set')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    parser.add_argument('--strategies', nargs='+',
-                        choices=list(STRATEGIES), default=list(STRATEGIES))
+    parser.add_argument('--heldout-fraction', type=float,
+                        default=DEFAULT_HELDOUT_FRACTION,
+                        help="G-Blend's held-out fraction (default: the "
+                        "demo's %(default)s)")
+    parser.add_argument('--data-root', default=None,
+                        help='data laid out as the demo data (default: the '
+                        "config's own)")
     parser.add_argument('--work-dir', default='work_dirs/compare')
     parser.add_argument('--epochs', type=int, default=None,
                         help='shorter schedule (for trying the tool)')
+    parser.add_argument('--val-every-epoch', action='store_true',
+                        help="keep the config's validation interval "
+                        '(default: validate once, after the last epoch)')
     parser.add_argument('--reuse', default=None,
                         help="an earlier run's comparison.json: its runs "
                         'are taken as they are, the missing ones trained')
@@ -265,33 +931,61 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> None:
+    start = time.time()
     args = parse_args(argv)
-    reused = {}
-    if args.reuse:
-        with open(args.reuse) as f:
-            reused = {(r['strategy'], r['seed']): r for r in json.load(f)}
+    try:
+        derivation = Derivation(args.config, args.heldout_fraction,
+                                args.epochs, args.data_root,
+                                args.val_every_epoch)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    for note in derivation.notes:
+        print(f'note: {note}', flush=True)
+    if args.strategies:
+        unknown = [s for s in args.strategies
+                   if s not in derivation.strategies]
+        if unknown:
+            raise SystemExit(
+                f'unknown strategies for {args.config}: {unknown}; known: '
+                f'{", ".join(derivation.strategies)}')
+        strategies = list(args.strategies)
+    else:
+        strategies = derivation.select(args.sets)
+    reused = read_reused(args.reuse) if args.reuse else {}
     results = []
     # seed by seed, so an interrupted comparison has every strategy once
     for seed in args.seeds:
-        for strategy in args.strategies:
+        for strategy in strategies:
             print(f'{strategy}, seed {seed} ...', flush=True)
-            results.append(run_one(strategy, seed, args, reused))
+            results.append(run_one(derivation, strategy, seed,
+                                   args.work_dir, reused))
             acc = results[-1]['accuracy']['prediction']
-            wall = results[-1]['wall_s']
+            wall = results[-1].get('wall_s')
             print(f'  top-1 {100 * acc:.1f}' +
                   (f' in {wall / 60:.1f} min' if wall is not None else ''),
                   flush=True)
-    rows = summarise(results)
-    table = markdown_table(rows)
     os.makedirs(args.work_dir, exist_ok=True)
-    with open(osp.join(args.work_dir, 'comparison.md'), 'w') as f:
-        f.write(table)
     with open(osp.join(args.work_dir, 'comparison.json'), 'w') as f:
         json.dump(results, f, indent=1)
-    bar_chart(rows, osp.join(args.work_dir, 'comparison.png'))
-    print(table)
-    print(f'written: {args.work_dir}/comparison.md, comparison.png, '
+    rows = summarise(results, list(derivation.strategies),
+                     derivation.modalities)
+    bar_chart(rows, osp.join(args.work_dir, 'comparison.png'),
+              'Balancing strategies on '
+              f'{osp.splitext(osp.basename(derivation.config))[0]}')
+    for row in rows:
+        row['seed_list'] = [r['seed'] for r in results
+                            if r['strategy'] == row['strategy']]
+    write_metafile(metafile(rows, derivation, args.work_dir),
+                   osp.join(args.work_dir, 'metafile.yml'))
+    wall = time.time() - start
+    text = report(results, derivation, wall)
+    with open(osp.join(args.work_dir, 'comparison.md'), 'w') as f:
+        f.write(text)
+    print(text)
+    print(f'written: {args.work_dir}/comparison.md, metafile.yml, '
+          'comparison.png, '
           'comparison.json')
+    print(f'total wall time: {wall / 60:.1f} min ({wall:.0f} s)')
 
 
 if __name__ == '__main__':

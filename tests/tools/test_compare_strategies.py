@@ -1,14 +1,88 @@
-"""tools/compare_strategies.py: real runs of two strategies on the small
-demo set (1 epoch), then the table, chart and resumption; the statistics
-over seeds on given results."""
+"""tools/compare_strategies.py: the strategies derived from a base config
+(the demo's: the same configs as configs/demo; a user's own, with other
+modalities, classes and clips), the fairness of the ``@gblend-part``
+baselines, real runs (the demo, and the user's config through G-Blend),
+resumption, and the statistics of the report on given results."""
 import json
+import math
 import os.path as osp
+import statistics
 
 import pytest
+import yaml
+from mmaction.registry import MODELS
+from mmengine.config import Config
 
+from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
+                                                     make_demo_dataset)
 from mmaction_gblend.testing import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEMO = osp.join(REPO, 'configs', 'demo')
+
+# A user's own fusion config, not the demo's: 3 classes, 4-frame 32x32
+# clips, a 50-frame log-mel, modalities named video and sound, 6 epochs.
+MY_FUSION = '''
+_base_ = [{runtime!r}, {preprocessor!r}]
+data_root = {root!r}
+model = dict(
+    type='MultiHeadRecognizer',
+    num_classes=3,
+    branches=dict(
+        video=dict(input_key='imgs', feat_dim=64, backbone=dict(
+            type='ResNet3d', depth=18, base_channels=8, pretrained=None,
+            pretrained2d=False, conv1_kernel=(1, 7, 7),
+            inflate=(0, 0, 1, 1))),
+        sound=dict(input_key='audios', feat_dim=64, backbone=dict(
+            type='AudioResNet', depth=18, base_channels=8))),
+    fusion=dict(type='ConcatFusion', hidden_channels=32, num_layers=2),
+    blend_weights=dict(video=0.0, sound=0.0, fused=1.0))
+pack = [
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='FormatAudioShape', input_format='NCTF'),
+    dict(type='PackActionInputs', collect_keys=('imgs', 'audios')),
+]
+audio = [
+    dict(type='DecodeAudioTrack', sample_rate=16000),
+    dict(type='LogMelSpectrogram', n_fft=512, hop_length=160, n_mels=40,
+         num_frames=50),
+]
+train_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=4, frame_interval=2, num_clips=1),
+    dict(type='DecordDecode'), *audio,
+    dict(type='Resize', scale=(32, 32), keep_ratio=False), *pack]
+test_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=4, frame_interval=2, num_clips=1,
+         test_mode=True),
+    dict(type='DecordDecode'), *audio,
+    dict(type='Resize', scale=(32, 32), keep_ratio=False), *pack]
+loader = dict(batch_size=3, num_workers=0, persistent_workers=False)
+train_dataloader = dict(
+    loader, sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type='AudioVisualDataset',
+                 ann_file=data_root + '/train_list.txt',
+                 data_prefix=dict(video=data_root),
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    loader, sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='AudioVisualDataset',
+                 ann_file=data_root + '/val_list.txt',
+                 data_prefix=dict(video=data_root),
+                 pipeline=test_pipeline, test_mode=True))
+test_dataloader = dict(
+    val_dataloader, dataset=dict(val_dataloader['dataset'],
+                                 ann_file=data_root + '/test_list.txt'))
+val_evaluator = dict(type='MultiHeadAccMetric')
+test_evaluator = val_evaluator
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=6, val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9))
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=6, by_epoch=True)]
+default_hooks = dict(logger=dict(interval=1))
+'''
 
 
 @pytest.fixture(scope='module')
@@ -16,29 +90,243 @@ def compare():
     return load_script(osp.join(REPO, 'tools', 'compare_strategies.py'))
 
 
-def test_two_strategies(compare, small_demo, tmp_path, capsys):
+@pytest.fixture(scope='module')
+def my_fusion(tmp_path_factory):
+    """``(config, data root)``: a tiny 3-class data set (3 training clips
+    per class: G-Blend holds one out) and a fusion config of its own."""
+    root = tmp_path_factory.mktemp('my_fusion')
+    spec = DemoDatasetSpec(num_classes=3, train_per_class=3,
+                           val_per_class=1, test_per_class=1, duration=1.0,
+                           fps=8, size=32)
+    make_demo_dataset(str(root / 'data'), spec=spec, seed=5, workers=0,
+                      verbose=False)
+    config = root / 'my_fusion.py'
+    config.write_text(MY_FUSION.format(
+        runtime=osp.join(REPO, 'configs', '_base_', 'default_runtime.py'),
+        preprocessor=osp.join(REPO, 'configs', '_base_', 'models',
+                              'av_data_preprocessor.py'),
+        root=str(root / 'data')))
+    return str(config), str(root / 'data')
+
+
+def derived(derivation, name, tmp_path):
+    return Config.fromfile(
+        derivation.write(name, str(tmp_path / f'{name}.py')))
+
+
+def without_variables(cfg):
+    cfg = cfg.to_dict()
+    for key in ('rgb_branch', 'audio_branch', 'gblend_hook',
+                'train_dataset'):
+        cfg.pop(key, None)
+    return cfg
+
+
+# derivation -----------------------------------------------------------------
+
+
+def test_by_default_a_strategy_validates_once_at_the_end(compare,
+                                                         tmp_path):
+    for name in ('naive-fusion', 'gblend-online-shadow'):
+        cfg = derived(compare.Derivation(), name, tmp_path)
+        assert cfg['train_cfg']['val_interval'] == 12
+        assert cfg['train_cfg']['max_epochs'] == 12
+        cfg = derived(compare.Derivation(val_every_epoch=True), name,
+                      tmp_path)
+        assert cfg['train_cfg']['val_interval'] == 1
+
+
+def test_the_demo_strategies_are_the_demo_configs(compare, tmp_path):
+    d = compare.Derivation(val_every_epoch=True)
+    assert d.modalities == ['rgb', 'audio'] and d.notes == []
+    assert d.select(['core']) == [
+        'rgb-only', 'audio-only', 'naive-fusion', 'aux-heads',
+        'rgb-only@gblend-part', 'audio-only@gblend-part',
+        'naive-fusion@gblend-part', 'gblend-online-shadow',
+        'gblend-online-trajectory'
+    ]
+    assert d.select(['extra']) == [
+        'paper-weights', 'ogm-ge', 'opm', 'aux-heads@gblend-part',
+        'paper-weights@gblend-part', 'ogm-ge@gblend-part',
+        'opm@gblend-part', 'gblend-offline'
+    ]
+    demo = compare.DEMO_CONFIGS
+    for name, config in demo.items():
+        assert without_variables(derived(d, name, tmp_path)) == \
+            without_variables(Config.fromfile(osp.join(DEMO, config + '.py'))
+                              ), name
+    # a baseline on G-Blend's part: the baseline, on G-Blend's dataset
+    part = without_variables(derived(d, 'aux-heads@gblend-part', tmp_path))
+    gblend = Config.fromfile(
+        osp.join(DEMO, 'gblend-online_r3d18-rgb_r18-audio_demo-av.py'))
+    aux = without_variables(Config.fromfile(
+        osp.join(DEMO, 'aux-heads_r3d18-rgb_r18-audio_demo-av.py')))
+    assert part['train_dataloader'] == gblend.train_dataloader.to_dict()
+    assert {k: v for k, v in part.items() if k != 'train_dataloader'} == \
+        {k: v for k, v in aux.items() if k != 'train_dataloader'}
+    assert gblend.train_dataloader.dataset.fraction == \
+        compare.DEFAULT_HELDOUT_FRACTION
+
+
+def test_strategies_of_another_config(compare, my_fusion, tmp_path):
+    config, _ = my_fusion
+    d = compare.Derivation(config, heldout_fraction=0.2)
+    assert d.modalities == ['video', 'sound'] and d.max_epochs == 6
+    assert list(d.strategies) == [
+        'video-only', 'sound-only', 'naive-fusion', 'aux-heads', 'ogm-ge',
+        'opm', 'video-only@gblend-part', 'sound-only@gblend-part',
+        'naive-fusion@gblend-part', 'aux-heads@gblend-part',
+        'ogm-ge@gblend-part', 'opm@gblend-part', 'gblend-online-shadow',
+        'gblend-online-trajectory', 'gblend-offline'
+    ]
+    assert 'paper-weights left out' in d.notes[0]
+    base = Config.fromfile(config)
+    only = derived(d, 'sound-only', tmp_path)
+    assert list(only.model.branches) == ['sound']
+    assert only.model.branches.sound == base.model.branches.sound
+    assert only.model.fusion is None and only.model.blend_weights is None
+    assert MODELS.build(only.model).head_names == ['sound']
+    assert only.train_dataloader == base.train_dataloader
+    naive = derived(d, 'naive-fusion', tmp_path)
+    assert naive.model.blend_weights == dict(video=0, sound=0, fused=1)
+    aux = derived(d, 'aux-heads', tmp_path)
+    assert dict(aux.model.blend_weights) == pytest.approx(
+        dict(video=1 / 3, sound=1 / 3, fused=1 / 3))
+    assert MODELS.build(aux.model).get_blend_weights() == pytest.approx(
+        dict(sound=1 / 3, video=1 / 3, fused=1 / 3))
+    # G-Blend's schedule: a third of the 6 epochs
+    for name, estimator in (('gblend-online-shadow', 'shadow'),
+                            ('gblend-online-trajectory', 'trajectory')):
+        cfg = derived(d, name, tmp_path)
+        hook, = cfg.custom_hooks
+        assert hook == dict(type='GradientBlendingHook', mode='online',
+                            estimator=estimator, warmup_epochs=2,
+                            super_epochs=2, weights='uniform',
+                            smoothing=0.5, min_weight=0.02)
+        dataset = cfg.train_dataloader.dataset
+        assert dataset.type == 'HeldOutSplitDataset'
+        assert (dataset.part, dataset.fraction, dataset.seed) == \
+            ('train', 0.2, 0)
+        assert dataset.dataset == base.train_dataloader.dataset
+        assert cfg.model == base.model
+    offline, = derived(d, 'gblend-offline', tmp_path).custom_hooks
+    assert (offline.mode, offline.estimator) == ('offline', 'shadow')
+    ogm = derived(d, 'ogm-ge', tmp_path)
+    assert ogm.optim_wrapper.type == 'OGMGEOptimWrapper'
+    assert ogm.optim_wrapper.end_epoch == 3
+    assert ogm.optim_wrapper.optimizer == base.optim_wrapper.optimizer
+    assert ogm.custom_hooks == [dict(type='OnTheFlyModulationHook')]
+    assert derived(d, 'opm', tmp_path).model.opm.start_epoch == 1
+    # a short schedule: no scheduler, G-Blend scaled (the trajectory
+    # estimator needs a warm-up shorter than the training: left out)
+    short = compare.Derivation(config, epochs=1)
+    assert 'gblend-online-trajectory' not in short.strategies
+    assert any('gblend-online-trajectory left out' in n for n in short.notes)
+    cfg = derived(short, 'gblend-offline', tmp_path)
+    assert cfg.train_cfg.max_epochs == 1 and cfg.param_scheduler == []
+    assert cfg.custom_hooks[0].warmup_epochs == 1
+
+
+def test_three_modalities_and_configs_it_refuses(compare, my_fusion,
+                                                 tmp_path):
+    config, _ = my_fusion
+    three = tmp_path / 'three.py'
+    three.write_text(f'_base_ = [{config!r}]\n'
+                     "model = dict(branches=dict(echo=dict(input_key="
+                     "'audios', feat_dim=64, backbone=dict(type="
+                     "'AudioResNet', depth=18, base_channels=8))))\n")
+    d = compare.Derivation(str(three))
+    assert d.modalities == ['video', 'sound', 'echo']
+    assert {'ogm-ge', 'opm', 'paper-weights'}.isdisjoint(d.strategies)
+    assert any('exactly two modalities' in n for n in d.notes)
+    cfg = derived(d, 'aux-heads', tmp_path)
+    assert dict(cfg.model.blend_weights) == pytest.approx(
+        dict(video=0.25, sound=0.25, echo=0.25, fused=0.25))
+    assert list(derived(d, 'echo-only', tmp_path).model.branches) == \
+        ['echo']
+    with pytest.raises(ValueError, match='two or more model.branches'):
+        compare.Derivation(osp.join(DEMO, 'rgb-only_r3d18_demo-av.py'))
+    with pytest.raises(ValueError, match='balances the modalities itself'):
+        compare.Derivation(
+            osp.join(DEMO, 'gblend-online_r3d18-rgb_r18-audio_demo-av.py'))
+    with pytest.raises(ValueError, match='heldout-fraction'):
+        compare.Derivation(config, heldout_fraction=1.5)
+
+
+def test_gblend_part_baselines_train_on_the_clips_gblend_trains_on(
+        compare, my_fusion, tmp_path):
+    config, _ = my_fusion
+    d = compare.Derivation(config)
+
+    def clips(name):
+        dataset = compare.build_train_dataset(
+            d.write(name, str(tmp_path / f'{name}.py')))
+        return [dataset.get_data_info(i)['filename']
+                for i in range(len(dataset))]
+
+    whole = clips('naive-fusion')
+    part = clips('gblend-online-shadow')
+    assert len(whole) == 9 and len(part) == 6  # one of 3 held out a class
+    assert set(part) < set(whole)
+    for name in ('gblend-online-trajectory', 'gblend-offline',
+                 'video-only@gblend-part', 'sound-only@gblend-part',
+                 'naive-fusion@gblend-part', 'aux-heads@gblend-part',
+                 'ogm-ge@gblend-part', 'opm@gblend-part'):
+        assert clips(name) == part, name
+    assert clips('video-only') == whole
+
+
+# runs -------------------------------------------------------------------
+
+
+def test_two_strategies_on_the_demo(compare, small_demo, tmp_path, capsys):
     work = str(tmp_path / 'compare')
     argv = ['--data-root', str(small_demo / 'data'), '--seeds', '3',
             '--strategies', 'rgb-only', 'naive-fusion', '--epochs', '1',
             '--work-dir', work]
     compare.main(argv)
-    table = open(osp.join(work, 'comparison.md')).read().splitlines()
-    assert table[0].startswith('| strategy | prediction top-1 |')
-    assert [line.split('|')[1].strip() for line in table[2:]] == [
-        'rgb-only', 'naive-fusion']
-    assert table[3].split('|')[5].strip() == '0.00, 0.00, 1.00'
-    assert table[2].split('|')[4].strip() == '–'  # no audio head
+    text = open(osp.join(work, 'comparison.md')).read()
+    lines = text.splitlines()
+    first = lines.index(next(s for s in lines if s.startswith('| ')))
+    table = lines[first:lines.index('', first)]  # the strategies' table
+    assert table[0].startswith('| strategy | prediction top-1 | rgb head '
+                               '| audio head | final weights')
+    rows = {line.split('|')[1].strip(): line.split('|') for line in table}
+    assert rows['naive-fusion'][5].strip() == 'rgb 0.00, audio 0.00, ' \
+        'fused 1.00'
+    assert rows['rgb-only'][4].strip() == '–'  # no audio head
+    assert rows['rgb-only'][6].strip() == '8'  # training clips
+    assert 'Paired differences against best single modality (whole ' \
+        'training set): `rgb-only`' in text
+    assert 'Total wall time of this call:' in text
     results = json.load(open(osp.join(work, 'comparison.json')))
     assert len(results) == 2 and results[0]['seed'] == 3
     assert 'seed: 3' in open(osp.join(work, 'rgb-only', 'seed3',
                                       'train.log')).read()
     for r in results:
         assert 0 <= r['accuracy']['prediction'] <= 1 and r['wall_s'] > 0
+        assert r['train_samples'] == 8
     naive = [r for r in results if r['strategy'] == 'naive-fusion']
     assert set(naive[0]['accuracy']) == {'prediction', 'rgb', 'audio'}
+    assert naive[0]['weights'] == dict(audio=0, rgb=0, fused=1)
     assert osp.getsize(osp.join(work, 'comparison.png')) > 10_000
+    assert 'total wall time:' in capsys.readouterr().out
+    # the model index, mmaction2's metafile format, from the same runs
+    index = yaml.safe_load(open(osp.join(work, 'metafile.yml')))
+    models = {m['Name']: m for m in index['Models']}
+    assert set(models) == {'rgb-only', 'naive-fusion'}
+    naive_acc = 100 * naive[0]['accuracy']['prediction']
+    metrics = models['naive-fusion']['Results'][0]['Metrics']
+    assert metrics['Top 1 Accuracy'] == pytest.approx(naive_acc, abs=0.01)
+    assert metrics['Top 1 Accuracy Std'] == 0
+    assert models['naive-fusion']['Config'] == \
+        'configs/demo/naive-fusion_r3d18-rgb_r18-audio_demo-av.py'
+    assert models['rgb-only']['Metadata']['Training Clips'] == 8
+    assert '--strategies rgb-only --seeds 3' in models['rgb-only'][
+        'Reproduce']
+    assert index['Collections'][0]['Name'] == \
+        models['rgb-only']['In Collection']
     # a second call reuses every finished run
-    capsys.readouterr()
     compare.main(argv)
     assert json.load(open(osp.join(work, 'comparison.json'))) == results
     # so does a new work dir given the first one's results
@@ -50,22 +338,68 @@ def test_two_strategies(compare, small_demo, tmp_path, capsys):
     assert not osp.exists(osp.join(other, 'rgb-only'))
 
 
+def test_gblend_on_another_config_end_to_end(compare, my_fusion, tmp_path):
+    config, _ = my_fusion
+    work = str(tmp_path / 'compare')
+    compare.main(['--config', config, '--seeds', '0', '--epochs', '1',
+                  '--strategies', 'naive-fusion@gblend-part',
+                  'gblend-online-shadow', '--work-dir', work])
+    results = {r['strategy']: r for r in json.load(
+        open(osp.join(work, 'comparison.json')))}
+    assert set(results) == {'naive-fusion@gblend-part',
+                            'gblend-online-shadow'}
+    for r in results.values():
+        assert r['train_samples'] == 6  # the same clips
+        assert set(r['accuracy']) == {'prediction', 'video', 'sound'}
+    weights = results['gblend-online-shadow']['weights']
+    assert list(weights) == ['sound', 'video', 'fused']
+    assert sum(weights.values()) == pytest.approx(1)
+    # the shadow estimate at epoch 0 (its weights: the estimate's, or the
+    # previous ones where no head generalised in the tiny epoch)
+    history = [json.loads(line) for line in open(osp.join(
+        work, 'gblend-online-shadow', 'seed0', 'gblend_history.jsonl'))]
+    assert [(e['epoch'], e['estimator']) for e in history] == [(0, 'shadow')]
+    assert weights == pytest.approx(history[-1]['weights'])
+    text = open(osp.join(work, 'comparison.md')).read()
+    assert text.startswith('# Strategies on `')
+    assert 'Modalities: video, sound; 1 epoch (--epochs)' in text
+    assert 'gblend-online-trajectory left out' in text
+    assert '| strategy | prediction top-1 | video head | sound head |' in text
+    line = next(s for s in text.splitlines()
+                if s.startswith('| gblend-online-shadow | ') and
+                'video ' in s)
+    w = {h: f'{weights[h]:.2f}' for h in weights}
+    assert f"video {w['video']}, sound {w['sound']}, fused {w['fused']}" \
+        in line
+    assert "Paired differences against naive fusion (G-Blend's training " \
+        "part): `naive-fusion@gblend-part`" in text
+    diff = results['gblend-online-shadow']['accuracy']['prediction'] - \
+        results['naive-fusion@gblend-part']['accuracy']['prediction']
+    assert f'| gblend-online-shadow | 1 | {100 * diff:+.1f} | n/a |' in text
+    assert osp.exists(osp.join(work, 'comparison.png'))
+
+
+# statistics -------------------------------------------------------------
+
+
 def test_summary_statistics(compare):
     results = [
-        dict(strategy='gblend-online', seed=s, wall_s=60.0 * (s + 1),
+        dict(strategy='gblend-online-shadow', seed=s, wall_s=60.0 * (s + 1),
              accuracy=dict(prediction=p, rgb=0.5, audio=0.25),
-             weights=dict(rgb=0.6, audio=0.1 * s, fused=0.4 - 0.1 * s))
+             weights=dict(audio=0.1 * s, rgb=0.6, fused=0.4 - 0.1 * s),
+             train_samples=435)
         for s, p in enumerate((0.8, 0.9, 0.7))
     ]
-    row, = compare.summarise(results)
+    row, = compare.summarise(results, heads=['rgb', 'audio'])
     assert row['prediction'][0] == pytest.approx(0.8)
     assert row['prediction'][1] == pytest.approx(0.1)  # sample std
     assert row['wall_min'] == pytest.approx(2.0)  # median of 1, 2, 3
-    assert row['weights'] == pytest.approx(dict(rgb=0.6, audio=0.1,
-                                                fused=0.3))
+    assert list(row['weights']) == ['rgb', 'audio', 'fused']
+    assert row['weights']['audio'] == pytest.approx(
+        dict(mean=0.1, min=0.0, max=0.2))
     line = compare.markdown_table([row]).splitlines()[2]
-    assert '| 80.0 ± 10.0 | 50.0 ± 0.0 | 25.0 ± 0.0 | 0.60, 0.10, 0.30 | ' \
-        '2.0 | 3 |' in line
+    assert '| 80.0 ± 10.0 | 50.0 ± 0.0 | 25.0 ± 0.0 | rgb 0.60, audio ' \
+        '0.10 [0.00–0.20], fused 0.30 [0.20–0.40] | 435 | 2.0 | 3 |' in line
 
 
 def test_wall_time_is_a_median_of_the_measured_runs(compare):
@@ -81,4 +415,58 @@ def test_wall_time_is_a_median_of_the_measured_runs(compare):
     assert row['seeds'] == 4
     row, = compare.summarise([dict(results[3])])
     assert row['wall_min'] is None
-    assert '| – | 1 |' in compare.markdown_table([row])
+    assert '| – | – | 1 |' in compare.markdown_table([row])
+
+
+def test_paired_tables_like_for_like(compare):
+    top1 = {
+        'rgb-only': (0.70, 0.72, 0.71), 'audio-only': (0.40, 0.45, 0.42),
+        'naive-fusion': (0.65, 0.70, 0.66),
+        'rgb-only@gblend-part': (0.68, 0.70, 0.69),
+        'audio-only@gblend-part': (0.40, 0.41, 0.43),
+        'naive-fusion@gblend-part': (0.64, 0.69, 0.62),
+        'gblend-online-shadow': (0.74, 0.70, 0.73),
+    }
+    results = [dict(strategy=n, seed=s, wall_s=1.0,
+                    accuracy=dict(prediction=v), weights={})
+               for n, values in top1.items() for s, v in enumerate(values)]
+    tables = {t['label']: t for t in compare.paired_tables(results,
+                                                           list(top1))}
+    whole = tables['best single modality (whole training set)']
+    part = tables["best single modality (G-Blend's training part)"]
+    assert whole['reference'] == 'rgb-only'
+    assert part['reference'] == 'rgb-only@gblend-part'
+    assert tables["naive fusion (G-Blend's training part)"]['reference'] \
+        == 'naive-fusion@gblend-part'
+    # baselines against references on their own clips; G-Blend against all
+    assert [r['strategy'] for r in whole['rows']] == [
+        'audio-only', 'naive-fusion', 'gblend-online-shadow']
+    assert [r['strategy'] for r in part['rows']] == [
+        'audio-only@gblend-part', 'naive-fusion@gblend-part',
+        'gblend-online-shadow']
+    row = whole['rows'][-1]
+    diffs = [g - r for g, r in zip(top1['gblend-online-shadow'],
+                                   top1['rgb-only'])]
+    assert row['diffs'] == pytest.approx(diffs)
+    half = 4.302652729911275 * statistics.stdev(diffs) / math.sqrt(3)
+    assert row['high'] - row['mean'] == pytest.approx(half)
+    assert (row['won'], row['tied'], row['lost']) == pytest.approx(
+        (2 / 3, 0, 1 / 3))
+    text = compare.markdown_paired(list(tables.values()))
+    mean = statistics.fmean(diffs)
+    assert f'| gblend-online-shadow | 3 | {100 * mean:+.1f} | ' \
+        f'[{100 * (mean - half):+.1f}, {100 * (mean + half):+.1f}] | ' \
+        '67% | 0% | 33% |' in text
+
+
+def test_reuse_reads_the_old_strategy_names(compare, tmp_path):
+    path = tmp_path / 'old.json'
+    path.write_text(json.dumps([
+        dict(strategy='gblend-online', seed=0, wall_s=1.0,
+             accuracy=dict(prediction=0.5), weights={}),
+        dict(strategy='rgb-only', seed=1, wall_s=1.0,
+             accuracy=dict(prediction=0.6), weights={})]))
+    reused = compare.read_reused(str(path))
+    assert set(reused) == {('gblend-online-trajectory', 0), ('rgb-only', 1)}
+    assert reused[('gblend-online-trajectory', 0)]['strategy'] == \
+        'gblend-online-trajectory'
