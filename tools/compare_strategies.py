@@ -808,7 +808,9 @@ def metafile(rows: List[dict], derivation: 'Derivation', work_dir: str
     model per strategy with its config, mean and std of the test top-1 over
     seeds, median training time and the command that reproduces it."""
     cfg = derivation.cfg
-    dataset = osp.splitext(osp.basename(derivation.config))[0]
+    # mmaction2's config names end in _<dataset>: '..._demo-av' -> demo-av
+    dataset = osp.splitext(osp.basename(
+        derivation.config))[0].rsplit('_', 1)[-1]
     batch = cfg.train_dataloader.get('batch_size')
     models = []
     for row in rows:
@@ -837,7 +839,11 @@ def metafile(rows: List[dict], derivation: 'Derivation', work_dir: str
                  None if row['wall_min'] is None else
                  round(row['wall_min'], 1)),
             ])),
-            ('Modality', '+'.join(derivation.modalities)),
+            ('Modality', '+'.join(
+                [derivation.strategies[name].modality]
+                if name in derivation.strategies
+                and derivation.strategies[name].method == 'only'
+                else derivation.modalities)),
             ('Results', [dict(
                 Dataset=dataset, Task='Action Recognition',
                 Metrics={'Top 1 Accuracy': round(100 * mean, 2),

@@ -322,6 +322,9 @@ def test_two_strategies_on_the_demo(compare, small_demo, tmp_path, capsys):
     assert models['naive-fusion']['Config'] == \
         'configs/demo/naive-fusion_r3d18-rgb_r18-audio_demo-av.py'
     assert models['rgb-only']['Metadata']['Training Clips'] == 8
+    assert models['rgb-only']['Modality'] == 'rgb'
+    assert models['naive-fusion']['Modality'] == 'rgb+audio'
+    assert models['rgb-only']['Results'][0]['Dataset'] == 'demo-av'
     assert '--strategies rgb-only --seeds 3' in models['rgb-only'][
         'Reproduce']
     assert index['Collections'][0]['Name'] == \
