@@ -46,12 +46,8 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-# the paired statistics (t distribution, per-seed differences), shared with
-# tools/compare_strategies.py; the fallback's old name kept for callers
-from mmaction_gblend.evaluation.paired_statistics import (  # noqa: F401
-    paired_differences, paired_stats, t_cdf, t_quantile)
-from mmaction_gblend.evaluation.paired_statistics import \
-    t_quantile_bisect as _t_quantile_bisect  # noqa: F401
+# the paired statistics, shared with tools/compare_strategies.py
+from mmaction_gblend.evaluation.paired_statistics import paired_comparison
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_WORK_DIR = osp.join(REPO, 'work_dirs', 'mechanism_task')
@@ -394,12 +390,9 @@ def summarize(records: Sequence[dict]) -> dict:
             if name == ref or (known and not is_gblend(name) and
                                on_gblend_part(name) != on_gblend_part(ref)):
                 continue
-            seeds, diffs = paired_differences(records, name, ref)
-            if diffs:
-                comparisons.append(dict(reference_label=label,
-                                        reference=ref, strategy=name,
-                                        seeds=seeds, diffs=diffs,
-                                        **paired_stats(diffs)))
+            row = paired_comparison(records, name, ref)
+            if row is not None:
+                comparisons.append(dict(reference_label=label, **row))
     return dict(strategies=per, references=references,
                 comparisons=comparisons)
 

@@ -85,3 +85,45 @@ def test_differences_pair_by_seed_with_any_score():
     assert row['seeds'] == [0, 2] and row['n'] == 2
     assert row['mean'] == pytest.approx(0.125)
     assert ps.paired_comparison(records, 'a', 'c') is None
+
+
+def test_t_quantile_to_full_precision_and_its_own_fallback():
+    # two-sided 95% values of Student's t tables
+    table = {1: 12.706204736174705, 2: 4.302652729911275,
+             3: 3.182446305284263, 19: 2.093024054408263,
+             29: 2.045229642132703}
+    for df, value in table.items():
+        assert ps.t_quantile(0.975, df) == pytest.approx(value, rel=1e-9)
+        assert ps.t_quantile_bisect(0.975, df) == pytest.approx(
+            value, rel=1e-9)
+    assert ps.t_quantile_bisect(0.025, 3) == pytest.approx(-table[3])
+    assert ps.t_cdf(0.0, 5) == pytest.approx(0.5)
+
+
+def test_four_seeds_by_hand():
+    diffs = [0.10, -0.05, 0.20, 0.0]
+    got = ps.paired_stats(diffs)
+    mean = 0.25 / 4
+    sd = math.sqrt(sum((d - mean)**2 for d in diffs) / 3)
+    half = 3.182446305284263 * sd / 2
+    assert got['n'] == 4
+    assert got['mean'] == pytest.approx(mean)
+    assert got['sd'] == pytest.approx(sd)
+    assert got['low'] == pytest.approx(mean - half)
+    assert got['high'] == pytest.approx(mean + half)
+    assert (got['won'], got['tied'], got['lost']) == (0.5, 0.25, 0.25)
+    single = ps.paired_stats([0.3])
+    assert single['low'] is None and single['won'] == 1
+
+
+def test_differences_pair_by_seed():
+    records = [
+        dict(strategy='a', seed=0, top1=0.5),
+        dict(strategy='a', seed=1, top1=0.6),
+        dict(strategy='a', seed=2, top1=0.7),
+        dict(strategy='b', seed=2, top1=0.4),
+        dict(strategy='b', seed=0, top1=0.55),
+    ]
+    seeds, diffs = ps.paired_differences(records, 'a', 'b')
+    assert seeds == [0, 2]
+    assert diffs == pytest.approx([-0.05, 0.3])
