@@ -581,7 +581,8 @@ def summarise(results: Sequence[dict],
               heads: Optional[Sequence[str]] = None) -> List[dict]:
     """One row per strategy: top-1 (mean, std) of the prediction and each
     modality head, final weights by head (mean, min, max over seeds),
-    median wall time, training clips and seeds.
+    median wall time, training clips, the number of seeds and the seeds
+    themselves (``seed_list``).
 
     Args:
         results: The runs.
@@ -601,6 +602,7 @@ def summarise(results: Sequence[dict],
             continue
         samples = {r.get('train_samples') for r in runs} - {None}
         row = dict(strategy=strategy, seeds=len(runs),
+                   seed_list=[r['seed'] for r in runs],
                    prediction=mean_std([r['accuracy']['prediction']
                                         for r in runs]),
                    heads={h: mean_std([r['accuracy'].get(h) for r in runs])
@@ -821,7 +823,7 @@ def metafile(rows: List[dict], derivation: 'Derivation', work_dir: str
             config = osp.join(REPO, 'configs', 'demo',
                               DEMO_CONFIGS[name] + '.py')
         mean, std = row['prediction']
-        seeds = ' '.join(str(s) for s in row.get('seed_list', [])) or '0'
+        seeds = ' '.join(str(s) for s in row['seed_list'])
         models.append(dict([
             ('Name', name),
             ('Config', _shown(config)),
@@ -978,9 +980,6 @@ def main(argv=None) -> None:
     bar_chart(rows, osp.join(args.work_dir, 'comparison.png'),
               'Balancing strategies on '
               f'{osp.splitext(osp.basename(derivation.config))[0]}')
-    for row in rows:
-        row['seed_list'] = [r['seed'] for r in results
-                            if r['strategy'] == row['strategy']]
     write_metafile(metafile(rows, derivation, args.work_dir),
                    osp.join(args.work_dir, 'metafile.yml'))
     wall = time.time() - start
