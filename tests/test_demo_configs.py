@@ -3,6 +3,7 @@
 The configs are the real ones under configs/demo; an override config points
 them at a small demo dataset and shortens the schedule.
 """
+import json
 import os
 import os.path as osp
 import pickle
@@ -28,7 +29,7 @@ CONFIGS = {
 # On-the-fly modulation configs: what their epoch summary must show.
 MODULATION = {
     'ogm-ge_r3d18-rgb_r18-audio_demo-av': ('ogm_k audio', []),
-    # the demo's 2-epoch warm-up moved to 0 so the 1-epoch run drops
+    # the demo's 1-epoch warm-up moved to 0 so the 1-epoch run drops
     'opm_r3d18-rgb_r18-audio_demo-av':
     ('opm_q audio', ['--cfg-options', 'model.opm.start_epoch=0']),
 }
@@ -112,6 +113,47 @@ def test_modulation_configs_train_and_test(small_demo, demo_config, name):
     out = run(['tools/test.py', config, osp.join(work, 'epoch_1.pth'),
                '--work-dir', work])
     assert 'Epoch(test) [2/2]' in out and 'acc/top1:' in out
+
+
+def test_opm_with_ogm_ge_trains_both_and_logs_both(small_demo, demo_config):
+    """OPM + OGM-GE in one training, as the TPAMI paper evaluates it: two
+    epochs of the demo config, OGM-GE in both, OPM after its warm-up."""
+    name = 'opm-ogm-ge_r3d18-rgb_r18-audio_demo-av'
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'demo', name + '.py'))
+    opm = Config.fromfile(osp.join(
+        REPO, 'configs', 'demo', 'opm_r3d18-rgb_r18-audio_demo-av.py'))
+    ogm = Config.fromfile(osp.join(
+        REPO, 'configs', 'demo', 'ogm-ge_r3d18-rgb_r18-audio_demo-av.py'))
+    # each with its own demo config's settings
+    assert cfg.model.opm == opm.model.opm
+    assert cfg.optim_wrapper == ogm.optim_wrapper
+    assert cfg.optim_wrapper.start_epoch == 0 and \
+        cfg.optim_wrapper.end_epoch >= 1
+    work = str(small_demo / f'work-{name}')
+    # two epochs: OPM's warm-up shortened to the first
+    out = run(['tools/train.py', demo_config(name), '--work-dir', work,
+               '--cfg-options', 'train_cfg.max_epochs=2',
+               'model.opm.start_epoch=1'])
+    assert 'On-the-fly modulation: OGM-GE (alpha 0.8, paper k, conv ' \
+        'parameters, epochs 0-' in out
+    assert '+ OPM (q_base=0.5, lam=0.5, p_exe=0.7, epochs 1-last)' in out
+    with open(osp.join(work, 'modulation_history.jsonl')) as f:
+        history = [json.loads(line) for line in f]
+    assert [e['epoch'] for e in history] == [1, 2]
+    # epoch 0: OGM-GE alone (OPM warms up); epoch 1: both, both logged
+    assert 'ogm_k' in history[0] and 'opm_q' not in history[0]
+    both = history[1]
+    assert {'score', 'ratio', 'ogm_k', 'opm_q', 'opm_executed',
+            'opm_dropped'} <= set(both)
+    for key in ('ogm_k', 'opm_q', 'opm_dropped'):
+        assert set(both[key]) == {'rgb', 'audio'}
+        assert all(0 <= v <= 1 for v in both[key].values()), key
+    assert 0 <= both['opm_executed'] <= 1
+    assert both['steps'] == 2  # 8 training clips, batch 4
+    summary = [line for line in out.splitlines()
+               if 'Modulation, epoch 2:' in line]
+    assert summary and 'ogm_k audio' in summary[0] and \
+        'opm_q audio' in summary[0]
 
 
 def test_gblend_with_ogm_ge_config_builds():

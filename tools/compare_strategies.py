@@ -3,7 +3,7 @@ seeds, and compare them with paired statistics.
 
     python tools/compare_strategies.py [--config MY_FUSION_CONFIG.py]
         [--set core|extra ...] [--strategies NAME ...] [--seeds 0 1 2]
-        [--heldout-fraction 0.15] [--data-root DIR] [--epochs N]
+        [--heldout-fraction 0.4] [--data-root DIR] [--epochs N]
         [--work-dir work_dirs/compare] [--reuse comparison.json]
 
 Every strategy is derived from ONE base config, a multi-modal late-fusion
@@ -29,15 +29,17 @@ The strategies:
   left out of a 1-epoch schedule;
 * ``gblend-offline``: offline G-Blend, shadow estimator over the whole
   training (the demo's ``shadow_fraction=1.0``, ``min_weight=0.05``);
-* ``ogm-ge``, ``opm``: the demo's OGM-GE and OPM settings (OGM-GE
-  modulating the first half of the schedule, OPM from its sixth on); only
-  for a config with exactly two modalities;
+* ``ogm-ge``, ``opm``: the demo's OGM-GE and OPM settings (OGM-GE with
+  the paper's ``k`` on the convolution kernels, modulating the first half
+  of the schedule, ``ogm_end_epoch``; OPM after a warm-up of a sixth of it,
+  ``opm_start_epoch``); ``opm-ogm-ge``: both in one training, as the TPAMI
+  paper evaluates them; only for a config with exactly two modalities;
 * ``paper-weights``: the paper's Kinetics weights, fixed; only for
   modalities ``rgb`` and ``audio``.
 
 Wherever a G-Blend hook is used, the training set is wrapped in
 ``HeldOutSplitDataset(part='train', fraction=F, seed=0)`` (``F`` from
-``--heldout-fraction``, the demo's 0.15 by default): G-Blend trains on the
+``--heldout-fraction``, the demo's 0.4 by default): G-Blend trains on the
 training set minus a held-out part. For a like-for-like comparison, every
 baseline also runs as ``<name>@gblend-part``, trained on exactly those
 clips (the same wrapper, fraction and seed).
@@ -45,12 +47,14 @@ clips (the same wrapper, fraction and seed).
 ``--set core`` (default): the single modalities, ``naive-fusion``,
 ``aux-heads``, both online G-Blend estimators and the ``@gblend-part`` runs
 of the single modalities and naive fusion. ``--set extra``:
-``gblend-offline``, ``ogm-ge``, ``opm``, ``paper-weights`` and the
-``@gblend-part`` runs of these baselines and of ``aux-heads``.
+``gblend-offline``, ``ogm-ge``, ``opm``, ``opm-ogm-ge``,
+``paper-weights`` and the ``@gblend-part`` runs of these baselines and of
+``aux-heads``.
 ``--strategies`` names the strategies instead.
 
-Each run is a fresh process of ``tools/train.py`` with ``--seed``, then
-``tools/test.py`` on its last checkpoint with ``--dump``; the accuracies
+Each run is a fresh process of ``tools/train.py`` with ``--seed`` and
+``--test-last --dump`` (its last checkpoint tested in the same process);
+the accuracies
 are computed from the dumped scores. A run whose ``result.json`` exists
 (for the same derived config) is not run again, so an interrupted
 comparison continues where it stopped; ``--reuse comparison.json`` takes
@@ -95,16 +99,20 @@ from mmaction_gblend.evaluation.paired_statistics import (  # noqa: E402
 DEFAULT_CONFIG = osp.join(REPO, 'configs', 'demo',
                           'naive-fusion_r3d18-rgb_r18-audio_demo-av.py')
 #: The held-out fraction of the demo's G-Blend configs.
-DEFAULT_HELDOUT_FRACTION = 0.15
+DEFAULT_HELDOUT_FRACTION = 0.4
 #: The seed of the held-out split (the same for every training seed).
 HELDOUT_SEED = 0
 #: The suffix of a baseline trained on G-Blend's training part.
 PART_SUFFIX = '@gblend-part'
 FUSED = 'fused'
 SPLIT_DATASET = 'HeldOutSplitDataset'
+#: The splits a comparison can be measured on (``--eval-split``).
+EVAL_SPLITS = ('test', 'val')
 GBLEND_HOOK = 'GradientBlendingHook'
 MODULATION_HOOK = 'OnTheFlyModulationHook'
 OGM_GE_WRAPPER = 'OGMGEOptimWrapper'
+#: The on-the-fly modulation strategies (two modalities only).
+MODULATIONS = ('ogm-ge', 'opm', 'opm-ogm-ge')
 
 #: The online hook of configs/demo/gblend-online*_demo-av.py, without its
 #: estimator and schedule (see :func:`gblend_epochs`).
@@ -115,12 +123,12 @@ OFFLINE_HOOK = dict(type=GBLEND_HOOK, mode='offline', estimator='shadow',
                     shadow_fraction=1.0, min_weight=0.05)
 #: GradientBlendingHook's default warmup_epochs.
 HOOK_DEFAULT_WARMUP = 10
-#: configs/demo/ogm-ge_r3d18-rgb_r18-audio_demo-av.py (its end_epoch: half
-#: the schedule).
-OGM_GE = dict(type=OGM_GE_WRAPPER, alpha=0.8, coefficient='continuous',
-              ge_noise=True, start_epoch=0)
-#: configs/demo/opm_r3d18-rgb_r18-audio_demo-av.py (its start_epoch: a
-#: sixth of the schedule).
+#: configs/demo/ogm-ge_r3d18-rgb_r18-audio_demo-av.py (its end_epoch: see
+#: :func:`ogm_end_epoch`).
+OGM_GE = dict(type=OGM_GE_WRAPPER, alpha=0.8, coefficient='paper',
+              params='conv', ge_noise=True, start_epoch=0)
+#: configs/demo/opm_r3d18-rgb_r18-audio_demo-av.py (its start_epoch: see
+#: :func:`opm_start_epoch`).
 OPM = dict(q_base=0.5, lam=0.5, p_exe=0.7, end_epoch=None)
 #: Offline G-Blend's weights on Kinetics-400, RGB + audio (Wang et al.
 #: 2020): a fixed yardstick, not an estimate.
@@ -138,6 +146,7 @@ class Strategy:
         name: Its name (``<modality>-only``, ``naive-fusion``, ...).
         method: What it changes: ``'only'``, ``'naive-fusion'``,
             ``'aux-heads'``, ``'paper-weights'``, ``'ogm-ge'``, ``'opm'``,
+            ``'opm-ogm-ge'`` (both in one training),
             ``'gblend-online-shadow'``, ``'gblend-online-trajectory'`` or
             ``'gblend-offline'``.
         group: The target set it belongs to (``'core'`` or ``'extra'``).
@@ -165,6 +174,20 @@ def gblend_epochs(max_epochs: int) -> int:
     """The G-Blend warm-up and super-epoch length for a schedule: a third of
     it, at least 1 (the demo's 4 of 12 epochs)."""
     return max(1, max_epochs // 3)
+
+
+def ogm_end_epoch(max_epochs: int) -> int:
+    """OGM-GE's last modulated epoch (included) for a schedule: the first
+    half is modulated, epochs 0 to ``max_epochs // 2 - 1``, at least epoch
+    0 (the demo's 0-3 of 8 epochs; the CVPR setting, 0-50 of 100, is
+    about the first half)."""
+    return max(0, max_epochs // 2 - 1)
+
+
+def opm_start_epoch(max_epochs: int) -> int:
+    """OPM's first epoch for a schedule: after a warm-up of a sixth of it,
+    rounded down (the demo's 1 of 8 epochs; the authors': 5 of 100)."""
+    return max_epochs // 6
 
 
 def _plain(value):
@@ -215,6 +238,10 @@ class Derivation:
             comparison measures the last checkpoint on the test split, and
             validation changes nothing in training (on the demo it took a
             fifth of each run's time).
+        eval_split: The split the table is measured on: ``'test'``, or
+            ``'val'`` (the last checkpoint tested on the val split, for
+            choosing a dataset's or schedule's parameters without looking
+            at the test split).
 
     Raises:
         ValueError: A config of another kind, naming what is missing.
@@ -224,7 +251,8 @@ class Derivation:
                  heldout_fraction: float = DEFAULT_HELDOUT_FRACTION,
                  epochs: Optional[int] = None,
                  data_root: Optional[str] = None,
-                 val_every_epoch: bool = False) -> None:
+                 val_every_epoch: bool = False,
+                 eval_split: str = 'test') -> None:
         from mmengine.config import Config
         self.config = osp.abspath(config)
         self.cfg = Config.fromfile(self.config)
@@ -234,6 +262,10 @@ class Derivation:
         self.heldout_fraction = float(heldout_fraction)
         self.epochs = epochs
         self.val_every_epoch = val_every_epoch
+        if eval_split not in EVAL_SPLITS:
+            raise ValueError(f'--eval-split must be one of {EVAL_SPLITS}, '
+                             f'got {eval_split!r}')
+        self.eval_split = eval_split
         self.data_root = None if data_root is None else osp.abspath(
             data_root)
         self._check()
@@ -285,11 +317,11 @@ class Derivation:
                 'paper-weights left out: the paper\'s weights are for '
                 f'rgb + audio, the config has {", ".join(mods)}')
         if len(mods) == 2:
-            baselines += [Strategy('ogm-ge', 'ogm-ge', 'extra'),
-                          Strategy('opm', 'opm', 'extra')]
+            baselines += [Strategy(m, m, 'extra') for m in MODULATIONS]
         else:
             self.notes.append(
-                'ogm-ge and opm left out: they need exactly two modalities, '
+                'ogm-ge, opm and opm-ogm-ge left out: they need exactly two '
+                'modalities, '
                 f'the config has {len(mods)}')
         parts = [
             Strategy(s.name + PART_SUFFIX, s.method,
@@ -378,9 +410,9 @@ class Derivation:
                 paper=dict(PAPER_WEIGHTS))[s.method.split('-')[0]]
             model['blend_weights'] = _replacing(
                 weights, 'blend_weights' in model_cfg)
-        elif s.method == 'opm':
+        if s.method in ('opm', 'opm-ogm-ge'):
             model['opm'] = _replacing(
-                dict(OPM, start_epoch=self.max_epochs // 6),
+                dict(OPM, start_epoch=opm_start_epoch(self.max_epochs)),
                 'opm' in model_cfg)
         if model:
             out['model'] = model
@@ -396,12 +428,20 @@ class Derivation:
             out['test_dataloader'] = dict(dataset=self._root_args('test'))
         if s.gblend:
             out['custom_hooks'] = self._hooks(self.gblend_hook(s.method))
-        elif s.method in ('ogm-ge', 'opm'):
+        elif s.method in MODULATIONS:
             out['custom_hooks'] = self._hooks(dict(type=MODULATION_HOOK))
-        if s.method == 'ogm-ge':
-            out['optim_wrapper'] = dict(OGM_GE,
-                                        end_epoch=max(1,
-                                                      self.max_epochs // 2))
+        if s.method in ('ogm-ge', 'opm-ogm-ge'):
+            out['optim_wrapper'] = dict(
+                OGM_GE, end_epoch=ogm_end_epoch(self.max_epochs))
+        if self.eval_split == 'val':
+            # tools/test.py measures the val split: the config's val loader
+            # and evaluator stand in for the test ones
+            val = _plain(self.cfg.val_dataloader)
+            if self.data_root is not None:
+                val['dataset'].update(self._root_args('val'))
+            out['test_dataloader'] = dict(_delete_=True, **val)
+            out['test_evaluator'] = _replacing(
+                _plain(self.cfg.val_evaluator), 'test_evaluator' in self.cfg)
         if 'randomness' not in self.cfg:
             # a key for tools/train.py's --seed to set (on a config without
             # one, the seed it sets is lost)
@@ -511,21 +551,21 @@ def run_one(derivation: Derivation, strategy: str, seed: int,
         f.write(text)
     train_samples = len(build_train_dataset(config))
     env = dict(os.environ, PYTHONUNBUFFERED='1')
+    # one intra-op thread unless the caller chose: beside the data loader's
+    # workers, more threads oversubscribe the cores (3x slower on 2 cores)
+    env.setdefault('OMP_NUM_THREADS', '1')
+    dump = osp.join(work, 'test_scores.pkl')
     start = time.time()
+    # training, then the last checkpoint on the test split, in one process
     with open(osp.join(work, 'train.log'), 'w') as log:
         subprocess.run([sys.executable, osp.join(REPO, 'tools', 'train.py'),
-                        config, '--work-dir', work, '--seed', str(seed)],
+                        config, '--work-dir', work, '--seed', str(seed),
+                        '--test-last', '--dump', dump],
                        stdout=log, stderr=subprocess.STDOUT, env=env,
                        check=True)
     wall = time.time() - start
     with open(osp.join(work, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
-    dump = osp.join(work, 'test_scores.pkl')
-    with open(osp.join(work, 'test.log'), 'w') as log:
-        subprocess.run([sys.executable, osp.join(REPO, 'tools', 'test.py'),
-                        config, checkpoint, '--work-dir', work, '--dump',
-                        dump], stdout=log, stderr=subprocess.STDOUT,
-                       env=env, check=True)
     result = dict(strategy=strategy, seed=seed, wall_s=wall,
                   accuracy=accuracies(dump),
                   weights=final_weights(checkpoint, config),
@@ -715,7 +755,7 @@ def markdown_table(rows: List[dict]) -> str:
         '| strategy | prediction top-1 | ' +
         ''.join(f'{h} head | ' for h in heads) +
         'final weights (mean [min–max] over seeds) | train clips | '
-        'wall time (min, median) | seeds |',
+        'train + test time (min, median) | seeds |',
         '|---|---|' + '---|' * len(heads) + '---|---|---|---|'
     ]
     for row in rows:
@@ -774,7 +814,8 @@ def report(results: Sequence[dict], derivation: Derivation,
         f'{d.heldout_fraction} '
         f'(split seed {HELDOUT_SEED}). `{PART_SUFFIX}`: trained on the '
         'clips G-Blend trains on (the training set minus its held-out '
-        'part). Top-1 on the test split, %, mean ± std over seeds; the '
+        f'part). Top-1 on the {d.eval_split} split, %, mean ± std over '
+        'seeds; the '
         'prediction is the fused head (the modality\'s for a single '
         'modality).', ''
     ]
@@ -798,6 +839,7 @@ DEMO_CONFIGS = {
     'paper-weights': 'paper-weights_r3d18-rgb_r18-audio_demo-av',
     'ogm-ge': 'ogm-ge_r3d18-rgb_r18-audio_demo-av',
     'opm': 'opm_r3d18-rgb_r18-audio_demo-av',
+    'opm-ogm-ge': 'opm-ogm-ge_r3d18-rgb_r18-audio_demo-av',
     'gblend-online-trajectory': 'gblend-online_r3d18-rgb_r18-audio_demo-av',
     'gblend-online-shadow': 'gblend-online-shadow_r3d18-rgb_r18-audio_demo-av',
     'gblend-offline': 'gblend-offline-shadow_r3d18-rgb_r18-audio_demo-av',
@@ -837,7 +879,7 @@ def metafile(rows: List[dict], derivation: 'Derivation', work_dir: str
                 ('Batch Size', batch),
                 ('Seeds', row['seeds']),
                 ('Training Resources', f'{os.cpu_count()} CPU cores'),
-                ('Training Time (min, median)',
+                ('Training and Test Time (min, median)',
                  None if row['wall_min'] is None else
                  round(row['wall_min'], 1)),
             ])),
@@ -929,6 +971,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default='work_dirs/compare')
     parser.add_argument('--epochs', type=int, default=None,
                         help='shorter schedule (for trying the tool)')
+    parser.add_argument('--eval-split', choices=EVAL_SPLITS,
+                        default='test',
+                        help="the split the table measures ('val': to choose "
+                        "a dataset's or schedule's parameters without the "
+                        'test split)')
     parser.add_argument('--val-every-epoch', action='store_true',
                         help="keep the config's validation interval "
                         '(default: validate once, after the last epoch)')
@@ -944,7 +991,7 @@ def main(argv=None) -> None:
     try:
         derivation = Derivation(args.config, args.heldout_fraction,
                                 args.epochs, args.data_root,
-                                args.val_every_epoch)
+                                args.val_every_epoch, args.eval_split)
     except ValueError as err:
         raise SystemExit(str(err)) from None
     for note in derivation.notes:

@@ -10,7 +10,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
-from mmaction_gblend.utils.cli import add_runner_arguments, load_runner_config
+from mmaction_gblend.utils.cli import (add_runner_arguments,
+                                      load_runner_config, config_to_test)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -25,19 +26,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_config(args: argparse.Namespace) -> Config:
     """Load the config and point it at the checkpoint to test."""
-    cfg = load_runner_config(args)
-    cfg.load_from = args.checkpoint
-    if args.dump:
-        if not args.dump.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--dump must end with .pkl or .pickle, got '
-                             f'{args.dump!r}')
-        evaluator = cfg.test_evaluator
-        if isinstance(evaluator, dict):
-            evaluator = [evaluator]
-        cfg.test_evaluator = list(evaluator) + [
-            dict(type='DumpResults', out_file_path=args.dump)
-        ]
-    return cfg
+    return config_to_test(load_runner_config(args), args.checkpoint, args.dump)
 
 
 def main(argv=None) -> None:

@@ -1,6 +1,7 @@
 """Train a model from a config, on one process or many (torchrun).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--test-last [--dump preds.pkl]]
     torchrun --nproc_per_node=N tools/train.py CONFIG --launcher pytorch
 
 Multi-process runs work on GPUs (nccl) and on CPUs (gloo): importing
@@ -9,13 +10,17 @@ and the plugin's runtime config wraps the model in
 ``AnyDeviceDistributedDataParallel``.
 """
 import argparse
+import os.path as osp
 
 from mmaction.registry import OPTIM_WRAPPERS
 from mmengine.config import Config
+from mmengine.dist import barrier
 from mmengine.runner import Runner
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
-from mmaction_gblend.utils.cli import add_runner_arguments, load_runner_config
+from mmaction_gblend.utils.cli import (add_runner_arguments,
+                                      load_runner_config,
+                                      check_dump_path, config_to_test)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,8 +44,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--deterministic',
         action='store_true',
         help='deterministic algorithms (slower)')
+    parser.add_argument(
+        '--test-last',
+        action='store_true',
+        help='after training, test the last checkpoint on the test split '
+        "in the same process (as mmaction2 0.x's --test-last)")
+    parser.add_argument(
+        '--dump',
+        help='with --test-last: write its predictions to this .pkl file')
     add_runner_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.dump and not args.test_last:
+        parser.error('--dump needs --test-last')
+    return args
 
 
 def build_config(args: argparse.Namespace) -> Config:
@@ -61,6 +77,8 @@ def build_config(args: argparse.Namespace) -> Config:
                     'precision form; use its Amp variant in the config')
             cfg.optim_wrapper.type = 'Amp' + wrapper
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.dump:  # before training: a bad name fails now, not after it
+        check_dump_path(args.dump)
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', {})['enable'] = True
     if args.seed is not None or args.deterministic:
@@ -71,10 +89,26 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint the Runner saved last in ``work_dir``."""
+    path = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'--test-last: no {path}; is a CheckpointHook saving '
+            '(default_hooks.checkpoint)?')
+    with open(path) as f:
+        return f.read().strip()
+
+
 def main(argv=None) -> None:
-    cfg = build_config(parse_args(argv))
+    args = parse_args(argv)
+    cfg = build_config(args)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    if args.test_last:
+        barrier()  # every rank reads what rank 0 saved last
+        checkpoint = last_checkpoint(runner.work_dir)
+        Runner.from_cfg(config_to_test(cfg, checkpoint, args.dump)).test()
 
 
 if __name__ == '__main__':

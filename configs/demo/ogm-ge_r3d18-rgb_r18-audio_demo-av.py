@@ -1,8 +1,11 @@
-# OGM-GE (Peng et al., CVPR 2022) on naive late fusion: while one modality
-# is ahead on the current batch (discrepancy ratio > 1), its encoder's
-# gradients are scaled by k = 1 - tanh(alpha * (ratio - 1)), and every
-# encoder's gradients get Gaussian noise of their own std (GE). Modulated
-# in the first half of training, as the CVPR setting (epochs 0-50 of 100).
+# OGM-GE (Peng et al., CVPR 2022) on naive late fusion, with the authors'
+# settings: while one modality is ahead on the current batch (discrepancy
+# ratio > 1), its encoder's convolution kernels get their gradients scaled
+# by k = 1 - tanh(alpha * ratio) (the paper's Eq. 10), and every encoder's
+# convolution kernels get Gaussian noise of their own std (GE); BatchNorm,
+# the heads and the fusion are left alone. Modulated in the first half of
+# training: epochs 0-5 of 12, both included, as the CVPR setting modulates
+# epochs 0-50 of 100.
 # The scores come from the fused head with the other modality zeroed
 # (score_source='auto' resolves to 'zero_out' for the two-layer concat
 # fusion). SGD, as the authors used: Adam largely cancels a constant
@@ -12,8 +15,9 @@ _base_ = ['./naive-fusion_r3d18-rgb_r18-audio_demo-av.py']
 optim_wrapper = dict(
     type='OGMGEOptimWrapper',
     alpha=0.8,
-    coefficient='continuous',
+    coefficient='paper',
+    params='conv',
     ge_noise=True,
     start_epoch=0,
-    end_epoch=6)
+    end_epoch=5)
 custom_hooks = [dict(type='OnTheFlyModulationHook')]

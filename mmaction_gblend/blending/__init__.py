@@ -4,21 +4,26 @@
   2020, Sec. 3, Proposition 1, Eq. 7); standard library only.
 * :mod:`.paired_noise`: standard errors of G-Blend's G and O from paired
   per-sample values, and bootstrap intervals of the weights; numpy only.
-* :mod:`.modulation`: OGM-GE coefficients and OPM drop rates (Peng et al.,
-  CVPR 2022; Wei et al., TPAMI 2024); torch only.
+* :mod:`.modulation`: OGM-GE coefficients, OPM drop rates and their epoch
+  windows (Peng et al., CVPR 2022; Wei et al., TPAMI 2024); torch only.
 """
 from .gblend import (BlendEstimate, HeadBlendStats, blend_statistics,
                      estimate_blend_weights)
-from .modulation import (OGM_COEFFICIENTS, discrepancy_ratios,
+from .modulation import (OGM_COEFFICIENTS, check_coefficient_form,
+                         check_epoch_window, clamped_coefficient,
+                         continuous_coefficient, describe_epoch_window,
+                         discrepancy_ratios, in_epoch_window,
                          modulate_gradients_, ogm_coefficients,
                          opm_drop_probabilities, opm_rescale_factor,
-                         sample_drop_mask)
+                         paper_coefficient, sample_drop_mask)
 from .paired_noise import bootstrap_weight_intervals, paired_standard_errors
 
 __all__ = [
     'BlendEstimate', 'HeadBlendStats', 'blend_statistics',
     'estimate_blend_weights', 'bootstrap_weight_intervals',
-    'paired_standard_errors', 'OGM_COEFFICIENTS', 'discrepancy_ratios',
+    'paired_standard_errors', 'OGM_COEFFICIENTS', 'check_coefficient_form',
+    'check_epoch_window', 'clamped_coefficient', 'continuous_coefficient',
+    'describe_epoch_window', 'discrepancy_ratios', 'in_epoch_window',
     'modulate_gradients_', 'ogm_coefficients', 'opm_drop_probabilities',
-    'opm_rescale_factor', 'sample_drop_mask'
+    'opm_rescale_factor', 'paper_coefficient', 'sample_drop_mask'
 ]

@@ -1,7 +1,7 @@
 """On-the-fly modulation math: OGM-GE coefficients and OPM drop rates.
 
-Pure functions on tensors (torch only: no mmengine, nothing of ours), so
-they run on the device of the scores without a host sync.
+Pure functions (torch only: no mmengine, nothing of ours); those on
+tensors run on the device of the scores without a host sync.
 
 Sources: Peng, Wei, Deng, Wang, Hu, "Balanced Multimodal Learning via
 On-the-fly Gradient Modulation" (OGM-GE, CVPR 2022) and Wei, Hu, Du, Wen,
@@ -19,6 +19,8 @@ and OGM for more than two modalities).
 * OPM: the dominant modality's features are dropped, per sample, with
   probability ``q_m`` (:func:`opm_drop_probabilities`), and every feature is
   rescaled by ``1 / (1 - theta)`` (:func:`opm_rescale_factor`).
+* Both modulate the epochs ``start_epoch..end_epoch``, both included, as
+  the authors' code does (:func:`in_epoch_window`).
 
 Undefined cases (the papers are silent): a score that is not finite, or
 scores that are all 0, give neutral ratios (1 for every modality: nothing
@@ -30,14 +32,16 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 __all__ = [
-    'OGM_COEFFICIENTS', 'discrepancy_ratios', 'ogm_coefficients',
-    'modulate_gradients_', 'opm_drop_probabilities', 'opm_rescale_factor',
-    'sample_drop_mask'
+    'OGM_COEFFICIENTS', 'discrepancy_ratios', 'paper_coefficient',
+    'continuous_coefficient', 'clamped_coefficient', 'check_coefficient_form',
+    'ogm_coefficients', 'check_epoch_window', 'in_epoch_window',
+    'describe_epoch_window', 'modulate_gradients_', 'opm_drop_probabilities',
+    'opm_rescale_factor', 'sample_drop_mask'
 ]
 
-#: The published forms of the OGM coefficient, by name (see
-#: :func:`ogm_coefficients`).
-OGM_COEFFICIENTS = ('continuous', 'discontinuous', 'clamped')
+#: The forms of the OGM coefficient, by name (see :func:`ogm_coefficients`);
+#: the first is the default.
+OGM_COEFFICIENTS = ('paper', 'continuous', 'clamped')
 
 
 def discrepancy_ratios(scores: torch.Tensor,
@@ -75,21 +79,100 @@ def discrepancy_ratios(scores: torch.Tensor,
     return ratios, valid
 
 
+def paper_coefficient(ratios: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The OGM-GE paper's coefficient, ``1 - tanh(alpha * rho)``.
+
+    The CVPR paper's Eq. 10, and the authors' final CVPR code and their
+    TPAMI code. Applied to a dominant modality only (``rho > 1``), it jumps
+    at ``rho = 1`` from 1 to ``1 - tanh(alpha)`` (0.34 at ``alpha`` 0.8).
+
+    Args:
+        ratios: Discrepancy ratios ``rho``.
+        alpha: Modulation strength, ``>= 0``.
+
+    Returns:
+        ``k`` for each ratio, in ``(0, 1]``.
+    """
+    return 1 - torch.tanh(alpha * ratios)
+
+
+def continuous_coefficient(ratios: torch.Tensor,
+                           alpha: float) -> torch.Tensor:
+    """An earlier form of the authors' code, ``1 - tanh(alpha * (rho - 1))``.
+
+    Continuous at ``rho = 1`` (``k -> 1`` as ``rho -> 1``), so two nearly
+    balanced modalities are barely touched; for the same ``alpha`` it
+    modulates far less than :func:`paper_coefficient` (0.62 against 0.17
+    at ``rho`` 1.5, ``alpha`` 0.8).
+
+    Args:
+        ratios: Discrepancy ratios ``rho``.
+        alpha: Modulation strength, ``>= 0``.
+
+    Returns:
+        ``k`` for each ratio, in ``(0, 1]`` (1 where ``rho <= 1``).
+    """
+    return 1 - torch.tanh(alpha * torch.relu(ratios - 1))
+
+
+def clamped_coefficient(ratios: torch.Tensor, alpha: float) -> torch.Tensor:
+    """A third-party reading of the TPAMI paper,
+    ``max(0, 1 - alpha * tanh(rho - 1))``.
+
+    Not what the authors' TPAMI code does (it uses
+    :func:`paper_coefficient`); continuous at ``rho = 1`` and 0 for a large
+    ratio when ``alpha > 1``.
+
+    Args:
+        ratios: Discrepancy ratios ``rho``.
+        alpha: Modulation strength, ``>= 0``.
+
+    Returns:
+        ``k`` for each ratio, in ``[0, 1]`` (1 where ``rho <= 1``).
+    """
+    return (1 - alpha * torch.tanh(torch.relu(ratios - 1))).clamp_min(0)
+
+
+_COEFFICIENT_FORMS = dict(
+    paper=paper_coefficient,
+    continuous=continuous_coefficient,
+    clamped=clamped_coefficient)
+
+
+def check_coefficient_form(form: str,
+                           key: str = 'optim_wrapper.coefficient') -> str:
+    """The name of an OGM coefficient form, checked.
+
+    Args:
+        form: One of :data:`OGM_COEFFICIENTS`.
+        key: The config key that gave it, for the message.
+
+    Returns:
+        ``form``.
+
+    Raises:
+        ValueError: Naming ``key`` and the forms, for an unknown name.
+    """
+    if form not in OGM_COEFFICIENTS:
+        raise ValueError(f'{key} must be one of {OGM_COEFFICIENTS}, got '
+                         f'{form!r}')
+    return form
+
+
 def ogm_coefficients(ratios: torch.Tensor,
                      alpha: float,
-                     form: str = 'continuous') -> torch.Tensor:
+                     form: str = 'paper') -> torch.Tensor:
     """OGM gradient coefficients ``k_m`` from the discrepancy ratios.
 
     Only a dominant modality (``rho_m > 1``) gets ``k_m < 1``; the others
-    keep ``k_m = 1``. The forms in the literature:
+    keep ``k_m = 1``. The forms (:data:`OGM_COEFFICIENTS`):
 
-    * ``'continuous'`` (default): ``k = 1 - tanh(alpha * (rho - 1))``, an
-      earlier version of the authors' code; ``k -> 1`` as ``rho -> 1``, so
-      two nearly balanced modalities are barely touched.
-    * ``'discontinuous'``: ``k = 1 - tanh(alpha * rho)``, the authors' final
-      CVPR code; it jumps from 1 to ``1 - tanh(alpha)`` at ``rho = 1``.
-    * ``'clamped'``: ``k = max(0, 1 - alpha * tanh(rho - 1))``, a reading of
-      the TPAMI paper.
+    * ``'paper'`` (default): :func:`paper_coefficient`,
+      ``1 - tanh(alpha * rho)``;
+    * ``'continuous'``: :func:`continuous_coefficient`,
+      ``1 - tanh(alpha * (rho - 1))``;
+    * ``'clamped'``: :func:`clamped_coefficient`,
+      ``max(0, 1 - alpha * tanh(rho - 1))``.
 
     Args:
         ratios: ``[M]`` discrepancy ratios (finite).
@@ -99,21 +182,70 @@ def ogm_coefficients(ratios: torch.Tensor,
 
     Returns:
         ``[M]`` coefficients in ``[0, 1]``.
+
+    Raises:
+        ValueError: For an unknown form (naming
+            ``optim_wrapper.coefficient``) or a negative ``alpha``.
     """
-    if form not in OGM_COEFFICIENTS:
-        raise ValueError(f'OGM coefficient form must be one of '
-                         f'{OGM_COEFFICIENTS}, got {form!r}')
+    rule = _COEFFICIENT_FORMS[check_coefficient_form(form)]
     if not alpha >= 0:
         raise ValueError(f'OGM alpha must be >= 0, got {alpha!r}')
     ratios = ratios.float()
-    excess = torch.relu(ratios - 1)
-    if form == 'continuous':
-        k = 1 - torch.tanh(alpha * excess)
-    elif form == 'discontinuous':
-        k = 1 - torch.tanh(alpha * ratios)
-    else:
-        k = (1 - alpha * torch.tanh(excess)).clamp_min(0)
-    return torch.where(ratios > 1, k, torch.ones_like(k))
+    return torch.where(ratios > 1, rule(ratios, alpha),
+                       torch.ones_like(ratios))
+
+
+def check_epoch_window(start_epoch: int, end_epoch: Optional[int],
+                       key: str) -> Tuple[int, Optional[int]]:
+    """A modulation window's epochs, checked.
+
+    Both ends are modulated, as in the authors' code
+    (``start <= epoch <= end``); ``end_epoch=None`` runs to the end of
+    training. Epochs count from 0, as ``runner.epoch``.
+
+    Args:
+        start_epoch: First modulated epoch, ``>= 0``.
+        end_epoch: Last modulated epoch, ``>= start_epoch``, or ``None``.
+        key: The config key of the settings (``'optim_wrapper'``), for the
+            message.
+
+    Returns:
+        ``(start_epoch, end_epoch)`` as ints (``end_epoch`` may be None).
+
+    Raises:
+        ValueError: Naming ``key.start_epoch`` and ``key.end_epoch``.
+    """
+    start = int(start_epoch)
+    end = None if end_epoch is None else int(end_epoch)
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(
+            f'need 0 <= {key}.start_epoch <= {key}.end_epoch (both '
+            f'epochs modulated), got start_epoch={start_epoch!r}, '
+            f'end_epoch={end_epoch!r}')
+    return start, end
+
+
+def in_epoch_window(epoch: Optional[int], start_epoch: int,
+                    end_epoch: Optional[int]) -> bool:
+    """Whether ``epoch`` is in ``start_epoch..end_epoch``, both included.
+
+    Args:
+        epoch: The current epoch (0-based), or ``None`` when not known.
+        start_epoch: First modulated epoch.
+        end_epoch: Last modulated epoch; ``None`` for no end.
+
+    Returns:
+        False for an unknown epoch.
+    """
+    return epoch is not None and start_epoch <= epoch and (
+        end_epoch is None or epoch <= end_epoch)
+
+
+def describe_epoch_window(start_epoch: int,
+                          end_epoch: Optional[int]) -> str:
+    """The window for the logs: ``'epochs 0-3'`` or ``'epochs 5-last'``."""
+    end = 'last' if end_epoch is None else end_epoch
+    return f'epochs {start_epoch}-{end}'
 
 
 def modulate_gradients_(grads: Sequence[torch.Tensor],

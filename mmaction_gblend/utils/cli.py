@@ -1,7 +1,9 @@
 """What ``tools/train.py`` and ``tools/test.py`` share: options and config."""
 import argparse
+import copy
 import os
 import os.path as osp
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 
@@ -40,3 +42,29 @@ def load_runner_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def check_dump_path(dump: str) -> None:
+    """``--dump`` names a pickle file (what ``DumpResults`` writes)."""
+    if not dump.endswith(('.pkl', '.pickle')):
+        raise ValueError(
+            f'--dump must end with .pkl or .pickle, got {dump!r}')
+
+
+def config_to_test(cfg: Config, checkpoint: str,
+                dump: Optional[str] = None) -> Config:
+    """``cfg`` set to test ``checkpoint``, its predictions written to
+    ``dump`` (a ``.pkl``) when given: what ``tools/test.py`` runs, and
+    ``tools/train.py --test-last`` after training."""
+    cfg = copy.deepcopy(cfg)
+    cfg.load_from, cfg.resume = checkpoint, False
+    if dump:
+        check_dump_path(dump)
+        evaluator = cfg.test_evaluator
+        if isinstance(evaluator, dict):
+            evaluator = [evaluator]
+        cfg.test_evaluator = list(evaluator) + [
+            dict(type='DumpResults', out_file_path=dump)
+        ]
+    return cfg
+

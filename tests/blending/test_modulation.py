@@ -1,16 +1,16 @@
-"""The on-the-fly modulation math: ratios, OGM coefficients, GE noise, OPM."""
+"""The on-the-fly modulation math: ratios, OGM coefficients, epoch windows,
+GE noise, OPM."""
 import math
 
 import pytest
 import torch
 
-from mmaction_gblend.blending.modulation import (OGM_COEFFICIENTS,
-                                                 discrepancy_ratios,
-                                                 modulate_gradients_,
-                                                 ogm_coefficients,
-                                                 opm_drop_probabilities,
-                                                 opm_rescale_factor,
-                                                 sample_drop_mask)
+from mmaction_gblend.blending.modulation import (
+    OGM_COEFFICIENTS, check_coefficient_form, check_epoch_window,
+    clamped_coefficient, continuous_coefficient, describe_epoch_window,
+    discrepancy_ratios, in_epoch_window, modulate_gradients_, ogm_coefficients,
+    opm_drop_probabilities, opm_rescale_factor, paper_coefficient,
+    sample_drop_mask)
 
 # ---- discrepancy ratios ----------------------------------------------------
 
@@ -61,17 +61,34 @@ def test_ratios_need_two_scores():
 # ---- OGM coefficients ------------------------------------------------------
 
 
-def test_continuous_coefficient_values():
-    k = ogm_coefficients(torch.tensor([2.0, 0.5]), alpha=0.8)
-    assert k.tolist() == pytest.approx([1 - math.tanh(0.8 * 1.0), 1.0])
+@pytest.mark.parametrize('form,by_hand', [
+    # 1 - tanh(0.8 * 1.5) and 1 - tanh(0.8 * 2): the paper's Eq. 10
+    ('paper', {1.5: 0.1663, 2.0: 0.0783}),
+    # 1 - tanh(0.8 * 0.5) and 1 - tanh(0.8 * 1)
+    ('continuous', {1.5: 0.6201, 2.0: 0.3360}),
+])
+def test_coefficients_against_hand_values(form, by_hand):
+    ratios = torch.tensor(list(by_hand) + [1.0, 0.999, 0.5, 1 / 1.5])
+    k = ogm_coefficients(ratios, 0.8, form).tolist()
+    assert k[:2] == pytest.approx(list(by_hand.values()), abs=1e-4)
+    assert k[2:] == [1.0, 1.0, 1.0, 1.0]  # rho <= 1: untouched
 
 
-def test_discontinuous_coefficient_is_the_authors_final_code():
-    k = ogm_coefficients(torch.tensor([2.0, 0.5]), 0.8, 'discontinuous')
-    assert k.tolist() == pytest.approx([1 - math.tanh(0.8 * 2.0), 1.0])
+def test_the_paper_form_is_the_default_and_its_functions_are_exact():
+    ratios = torch.tensor([2.0, 0.5])
+    assert torch.equal(ogm_coefficients(ratios, 0.8),
+                       ogm_coefficients(ratios, 0.8, 'paper'))
+    assert OGM_COEFFICIENTS[0] == 'paper'
+    rho = torch.tensor([1.5, 3.0])
+    assert paper_coefficient(rho, 0.8).tolist() == pytest.approx(
+        [1 - math.tanh(0.8 * r) for r in (1.5, 3.0)], abs=1e-6)
+    assert continuous_coefficient(rho, 0.8).tolist() == pytest.approx(
+        [1 - math.tanh(0.8 * (r - 1)) for r in (1.5, 3.0)], abs=1e-6)
+    assert clamped_coefficient(rho, 0.8).tolist() == pytest.approx(
+        [1 - 0.8 * math.tanh(r - 1) for r in (1.5, 3.0)], abs=1e-6)
 
 
-def test_clamped_coefficient_is_the_tpami_reading():
+def test_clamped_coefficient_is_the_third_party_tpami_reading():
     k = ogm_coefficients(torch.tensor([2.0, 0.5]), 0.8, 'clamped')
     assert k.tolist() == pytest.approx([1 - 0.8 * math.tanh(1.0), 1.0])
     # strong alpha and a large ratio clamp at 0, never negative
@@ -87,11 +104,14 @@ def test_only_dominant_modalities_are_scaled():
         assert ((k >= 0) & (k <= 1)).all()
 
 
-def test_continuous_form_is_continuous_at_balance():
-    just_above = ogm_coefficients(torch.tensor([1.0 + 1e-6]), 0.8)
-    assert just_above.item() == pytest.approx(1.0, abs=1e-5)
-    jump = ogm_coefficients(torch.tensor([1.0 + 1e-6]), 0.8, 'discontinuous')
+def test_the_paper_form_jumps_at_balance_and_the_continuous_does_not():
+    just_above = torch.tensor([1.0 + 1e-6])
+    jump = ogm_coefficients(just_above, 0.8)
     assert jump.item() == pytest.approx(1 - math.tanh(0.8), abs=1e-5)
+    assert jump.item() == pytest.approx(0.336, abs=1e-3)
+    for form in ('continuous', 'clamped'):
+        k = ogm_coefficients(just_above, 0.8, form)
+        assert k.item() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_coefficient_decreases_with_the_ratio():
@@ -102,10 +122,40 @@ def test_coefficient_decreases_with_the_ratio():
 
 
 def test_coefficient_arguments_are_checked():
-    with pytest.raises(ValueError, match='one of'):
+    with pytest.raises(ValueError, match='optim_wrapper.coefficient must be '
+                       'one of'):
         ogm_coefficients(torch.tensor([2.0, 0.5]), 0.8, 'tanh')
+    with pytest.raises(ValueError, match='optim_wrapper.coefficient'):
+        check_coefficient_form('discontinuous')
     with pytest.raises(ValueError, match='alpha'):
         ogm_coefficients(torch.tensor([2.0, 0.5]), -0.1)
+
+
+# ---- epoch windows ---------------------------------------------------------
+
+
+@pytest.mark.parametrize('epoch,active', [(None, False), (1, False),
+                                          (2, True), (3, True), (5, True),
+                                          (6, False)])
+def test_windows_include_both_ends(epoch, active):
+    assert in_epoch_window(epoch, 2, 5) == active
+
+
+def test_a_window_without_end_runs_to_the_last_epoch():
+    assert not in_epoch_window(4, 5, None)
+    assert all(in_epoch_window(e, 5, None) for e in (5, 99, 10_000))
+    assert describe_epoch_window(5, None) == 'epochs 5-last'
+    assert describe_epoch_window(0, 3) == 'epochs 0-3'
+
+
+def test_window_settings_are_checked():
+    assert check_epoch_window(3, 3, 'optim_wrapper') == (3, 3)  # one epoch
+    assert check_epoch_window(0, None, 'optim_wrapper') == (0, None)
+    for start, end in ((4, 3), (-1, None)):
+        with pytest.raises(ValueError,
+                           match='optim_wrapper.start_epoch <= '
+                           'optim_wrapper.end_epoch'):
+            check_epoch_window(start, end, 'optim_wrapper')
 
 
 # ---- gradient modulation and GE noise --------------------------------------

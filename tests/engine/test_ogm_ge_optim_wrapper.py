@@ -10,6 +10,7 @@ from mmaction.structures import ActionDataSample
 
 import mmaction_gblend.toy_task as toy
 from mmaction_gblend.engine import AmpOGMGEOptimWrapper, OGMGEOptimWrapper
+from mmaction_gblend.models.modulation import encoder_parameters
 from mmaction_gblend.testing import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -53,47 +54,74 @@ def grads_after_backward(model, wrapper, scores=dict(rgb=30.0, audio=10.0)):
             if p.grad is not None}
 
 
-def parts(model):
-    """Parameter names by part: each encoder, and everything else."""
+def parts(model, params='conv'):
+    """Parameter names by part: each encoder's modulated set (the toy
+    encoder has no convolution: its linear weights for ``'conv'``), and
+    everything else (the rest of the encoders, heads, fusion)."""
     names = dict(rgb=set(), audio=set(), rest=set())
-    for name, _ in model.named_parameters():
-        part = name.split('.')[1] if name.startswith('backbones.') else 'rest'
-        names[part].add(name)
+    for m in model.modalities:
+        names[m] = {f'backbones.{m}.{n}'
+                    for n, _ in encoder_parameters(model.backbones[m],
+                                                   params)}
+    names['rest'] = {n for n, _ in model.named_parameters()} - \
+        names['rgb'] - names['audio']
     return names
 
 
-def test_only_the_leading_encoder_is_scaled():
+# rgb leads with ratio 3 (grads_after_backward): k = 1 - tanh(0.8 * 3)
+K_PAPER = 1 - math.tanh(ALPHA * 3)
+
+
+@pytest.mark.parametrize('params', ['conv', 'all'])
+def test_only_the_leading_encoders_set_is_scaled(params):
     model = toy_model()
-    wrapper = make_wrapper(model)
+    wrapper = make_wrapper(model, params=params)
     before = grads_after_backward(model, wrapper)
     wrapper.modulate()
-    k = 1 - math.tanh(ALPHA * (3 - 1))
     after = {n: p.grad for n, p in model.named_parameters()
              if p.grad is not None}
-    groups = parts(model)
+    groups = parts(model, params)
     assert groups['rgb'] and groups['audio'] and groups['rest']
-    for name in groups['rgb']:  # weights and biases of every layer
-        assert torch.allclose(after[name], before[name] * k), name
+    biases = {n for n in before if n.startswith('backbones.rgb.')
+              and n.endswith('.bias')}
+    assert biases and (biases <= groups['rgb']) == (params == 'all')
+    for name in groups['rgb']:
+        assert torch.allclose(after[name], before[name] * K_PAPER), name
     for name in groups['audio'] | groups['rest']:
         assert torch.equal(after[name], before[name]), name
     named = dict(zip(model.modalities, wrapper.last['coefficients'].tolist()))
-    assert named == pytest.approx(dict(rgb=k, audio=1.0))
+    assert named == pytest.approx(dict(rgb=K_PAPER, audio=1.0), abs=1e-6)
     ratios = dict(zip(model.modalities, wrapper.last['ratios'].tolist()))
     assert ratios == pytest.approx(dict(rgb=3.0, audio=1 / 3))
 
 
-def test_ge_noise_reaches_both_encoders_and_never_the_heads():
+@pytest.mark.parametrize('coefficient,k', [
+    ('paper', 1 - math.tanh(ALPHA * 3)),
+    ('continuous', 1 - math.tanh(ALPHA * 2)),
+    ('clamped', 1 - ALPHA * math.tanh(2)),
+])
+def test_each_coefficient_form_scales_by_its_k(coefficient, k):
     model = toy_model()
-    wrapper = make_wrapper(model, ge_noise=True)
+    wrapper = make_wrapper(model, coefficient=coefficient)
     before = grads_after_backward(model, wrapper)
     wrapper.modulate()
-    k = 1 - math.tanh(ALPHA * 2)
-    groups = parts(model)
+    name = sorted(parts(model)['rgb'])[0]
+    grad = dict(model.named_parameters())[name].grad
+    assert torch.allclose(grad, before[name] * k)
+
+
+@pytest.mark.parametrize('params', ['conv', 'all'])
+def test_ge_noise_reaches_both_encoders_sets_and_nothing_else(params):
+    model = toy_model()
+    wrapper = make_wrapper(model, ge_noise=True, params=params)
+    before = grads_after_backward(model, wrapper)
+    wrapper.modulate()
+    groups = parts(model, params)
     for name, p in model.named_parameters():
         if name in groups['rest']:
             assert torch.equal(p.grad, before[name]), name
         elif p.grad.numel() > 1:
-            scale = k if name in groups['rgb'] else 1.0
+            scale = K_PAPER if name in groups['rgb'] else 1.0
             noise = p.grad - scale * before[name]
             assert noise.abs().max() > 0, name
             assert noise.std() < 5 * before[name].std(correction=0) + 1e-12
@@ -118,9 +146,11 @@ def test_ge_noise_depends_only_on_seed_and_step():
     assert any(changed)
 
 
+# start_epoch 2, end_epoch 5, both included as in the authors' code
 @pytest.mark.parametrize('epoch,modulated', [(None, False), (1, False),
                                              (2, True), (4, True),
-                                             (5, False), (9, False)])
+                                             (5, True), (6, False),
+                                             (9, False)])
 def test_window_boundaries(epoch, modulated):
     model = toy_model()
     wrapper = make_wrapper(model, start_epoch=2, end_epoch=5)
@@ -157,10 +187,9 @@ def test_step_applies_the_modulated_update():
     before = grads_after_backward(model, wrapper)
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
     wrapper.step()
-    k = 1 - math.tanh(ALPHA * 2)
     groups = parts(model)
     for name, p in model.named_parameters():
-        scale = k if name in groups['rgb'] else 1.0
+        scale = K_PAPER if name in groups['rgb'] else 1.0
         assert torch.allclose(p, start[name] - 0.1 * scale * before[name],
                               atol=1e-7), name
     assert reference is not None
@@ -180,9 +209,23 @@ def test_binding_is_required_and_checked():
         heads_only.bind(model)
 
 
+def test_the_defaults_are_the_authors():
+    model = toy_model()
+    wrapper = OGMGEOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    assert (wrapper.coefficient, wrapper.params, wrapper.ge_noise) == \
+        ('paper', 'conv', True)
+    assert (wrapper.start_epoch, wrapper.end_epoch) == (0, None)
+    assert wrapper.describe() == \
+        'OGM-GE (alpha 0.8, paper k, conv parameters, epochs 0-last)'
+
+
 @pytest.mark.parametrize('kwargs,match', [
     (dict(alpha=-1), 'alpha'), (dict(coefficient='sigmoid'), 'coefficient'),
-    (dict(start_epoch=4, end_epoch=2), 'start_epoch')
+    (dict(coefficient='discontinuous'), 'coefficient'),
+    (dict(params='kernels'), 'params'),
+    (dict(start_epoch=4, end_epoch=3), 'start_epoch'),
+    (dict(start_epoch=-1), 'start_epoch'),
 ])
 def test_bad_settings_name_the_key(kwargs, match):
     model = toy_model()
@@ -225,6 +268,8 @@ def test_train_amp_flag_picks_the_mixed_precision_form():
     cfg = train.build_config(train.parse_args([config, '--amp']))
     assert cfg.optim_wrapper.type == 'AmpOGMGEOptimWrapper'
     assert cfg.optim_wrapper.alpha == 0.8
+    assert (cfg.optim_wrapper.coefficient, cfg.optim_wrapper.params) == \
+        ('paper', 'conv')
     assert OPTIM_WRAPPERS.get(cfg.optim_wrapper.type) is AmpOGMGEOptimWrapper
 
 
@@ -246,18 +291,27 @@ class _AttentionEncoder(torch.nn.Module):
         return self.norm(out).mean(dim=1)
 
 
-def test_conv_attention_and_norm_weights_are_modulated():
+@pytest.mark.parametrize('params,modulated', [
+    ('conv', ('conv.weight', 'proj.weight', 'attn.in_proj_weight',
+              'attn.out_proj.weight')),
+    ('all', ('conv.weight', 'conv.bias', 'proj.weight', 'proj.bias',
+             'attn.in_proj_weight', 'attn.in_proj_bias',
+             'attn.out_proj.weight', 'attn.out_proj.bias', 'norm.weight',
+             'norm.bias')),
+])
+def test_conv_attention_and_norm_weights(params, modulated):
     cfg = toy.toy_config('unused')['model']
     cfg['branches']['rgb']['backbone'] = dict(type='_AttentionEncoder')
     model = MODELS.build(cfg)
-    wrapper = make_wrapper(model)
+    wrapper = make_wrapper(model, params=params)
     before = grads_after_backward(model, wrapper)
     wrapper.modulate()
-    k = 1 - math.tanh(ALPHA * 2)
     names = [n for n in before if n.startswith('backbones.rgb.')]
-    for part in ('conv.weight', 'attn.in_proj_weight',
-                 'attn.out_proj.weight', 'norm.weight', 'proj.bias'):
-        assert f'backbones.rgb.{part}' in names
+    assert sorted(names) == sorted(f'backbones.rgb.{n}' for n in (
+        'conv.weight', 'conv.bias', 'proj.weight', 'proj.bias',
+        'attn.in_proj_weight', 'attn.in_proj_bias', 'attn.out_proj.weight',
+        'attn.out_proj.bias', 'norm.weight', 'norm.bias'))
     for name in names:
         grad = dict(model.named_parameters())[name].grad
-        assert torch.allclose(grad, before[name] * k), name
+        scale = K_PAPER if name[len('backbones.rgb.'):] in modulated else 1
+        assert torch.allclose(grad, before[name] * scale), name

@@ -13,8 +13,9 @@ from mmengine.runner import Runner
 import mmaction_gblend.toy_task as toy
 
 HOOK = dict(type='OnTheFlyModulationHook')
+# epochs 0 and 1 (both ends included)
 OGM = dict(type='OGMGEOptimWrapper', alpha=0.8, ge_noise=True,
-           start_epoch=0, end_epoch=2)
+           start_epoch=0, end_epoch=1)
 OPM = dict(opm=dict(start_epoch=1, p_exe=1.0))
 
 
@@ -59,7 +60,9 @@ def test_ogm_ge_and_opm_train_and_log_every_epoch(tmp_path):
             assert e['opm_executed'] == 1.0
             assert all(0 <= v <= 1 for v in e['opm_dropped'].values())
     log = read_log(tmp_path)
-    assert 'On-the-fly modulation: OGM-GE (alpha 0.8' in log
+    assert ('On-the-fly modulation: OGM-GE (alpha 0.8, paper k, conv '
+            'parameters, epochs 0-1) + OPM (q_base=0.5, lam=0.5, p_exe=1.0, '
+            'epochs 1-last)') in log
     assert 'Modulation, epoch 1: score audio' in log and 'ogm_k audio' in log
     assert 'Modulation, epoch 3: score' in log and 'opm_q audio' in log
     # per-step values sit beside the losses in the training log lines

@@ -7,7 +7,8 @@ from mmaction.structures import ActionDataSample
 
 import mmaction_gblend.toy_task  # noqa: F401  (ToyEncoder)
 from mmaction_gblend.blending import discrepancy_ratios
-from mmaction_gblend.models.modulation import (eval_mode, modality_logits,
+from mmaction_gblend.models.modulation import (encoder_parameters, eval_mode,
+                                               modality_logits,
                                                true_class_probability)
 
 KEYS = ('imgs', 'audios', 'flows')
@@ -177,14 +178,21 @@ def test_training_loss_scores_every_process_batch_once():
 
 def test_modality_parameters_are_the_encoders_only():
     model = build(dict(type='SumFusion'))
-    groups = model.modality_parameters()
-    assert list(groups) == ['audio', 'rgb']
-    for m, params in groups.items():
-        assert {id(p) for p in params} == {
-            id(p) for p in model.backbones[m].parameters()}
     head_ids = {id(p) for p in model.heads.parameters()} | {
         id(p) for p in model.fusion.parameters()}
-    assert not head_ids & {id(p) for ps in groups.values() for p in ps}
+    for params in ('conv', 'all'):
+        groups = model.modality_parameters(params)
+        assert list(groups) == ['audio', 'rgb']
+        for m, group in groups.items():
+            assert [id(p) for p in group] == [
+                id(p) for _, p in encoder_parameters(model.backbones[m],
+                                                     params)]
+        assert not head_ids & {id(p) for ps in groups.values() for p in ps}
+    # the default is the authors' set; 'all' is every encoder parameter
+    assert [id(p) for p in model.modality_parameters()['rgb']] == \
+        [id(p) for p in model.modality_parameters('conv')['rgb']]
+    assert {id(p) for p in model.modality_parameters('all')['rgb']} == {
+        id(p) for p in model.backbones['rgb'].parameters()}
     uni = MODELS.build(dict(
         type='MultiHeadRecognizer', num_classes=5,
         branches=dict(rgb=dict(input_key='imgs', feat_dim=32, backbone=dict(
@@ -281,7 +289,9 @@ def test_opm_does_nothing_in_eval_or_outside_its_window():
     model.opm.start_epoch, model.opm.end_epoch = 2, 4
     inputs, samples, _ = batch(model, n=8)
     model.train()
-    for epoch, active in ((1, False), (2, True), (3, True), (4, False)):
+    # both ends included, as in the authors' code
+    for epoch, active in ((1, False), (2, True), (3, True), (4, True),
+                          (5, False)):
         model.opm.epoch = epoch
         model.opm.last = None
         model.loss(inputs, samples)
@@ -304,7 +314,8 @@ def test_opm_needs_its_hook_and_valid_settings():
     for bad, match in ((dict(p_exe=1.5), 'p_exe'),
                        (dict(q_base=-0.1), 'q_base'),
                        (dict(lam=-1), 'lam'),
-                       (dict(start_epoch=3, end_epoch=3), 'start_epoch')):
+                       (dict(start_epoch=3, end_epoch=2),
+                        'opm.start_epoch <= MultiHeadRecognizer.opm.end')):
         with pytest.raises(ValueError, match=match):
             build(dict(type='ConcatFusion'), opm=bad)
 

@@ -127,13 +127,26 @@ def without_variables(cfg):
 
 def test_by_default_a_strategy_validates_once_at_the_end(compare,
                                                          tmp_path):
+    epochs = compare.Derivation().cfg.train_cfg.max_epochs
     for name in ('naive-fusion', 'gblend-online-shadow'):
         cfg = derived(compare.Derivation(), name, tmp_path)
-        assert cfg['train_cfg']['val_interval'] == 12
-        assert cfg['train_cfg']['max_epochs'] == 12
+        assert cfg['train_cfg']['val_interval'] == epochs
+        assert cfg['train_cfg']['max_epochs'] == epochs
         cfg = derived(compare.Derivation(val_every_epoch=True), name,
                       tmp_path)
         assert cfg['train_cfg']['val_interval'] == 1
+
+
+def test_eval_split_val_tests_on_the_val_split(compare, tmp_path):
+    base = compare.Derivation().cfg
+    for name in ('rgb-only', 'gblend-online-trajectory'):
+        cfg = derived(compare.Derivation(eval_split='val'), name, tmp_path)
+        assert cfg.test_dataloader == base.val_dataloader
+        assert cfg.test_evaluator == base.val_evaluator
+        cfg = derived(compare.Derivation(), name, tmp_path)
+        assert cfg.test_dataloader == base.test_dataloader
+    with pytest.raises(ValueError, match='--eval-split'):
+        compare.Derivation(eval_split='train')
 
 
 def test_the_demo_strategies_are_the_demo_configs(compare, tmp_path):
@@ -213,9 +226,14 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
     assert (offline.mode, offline.estimator) == ('offline', 'shadow')
     ogm = derived(d, 'ogm-ge', tmp_path)
     assert ogm.optim_wrapper.type == 'OGMGEOptimWrapper'
-    assert ogm.optim_wrapper.end_epoch == 3
+    # the first half of the 6 epochs, both ends included: epochs 0-2
+    assert ogm.optim_wrapper.start_epoch == 0
+    assert ogm.optim_wrapper.end_epoch == 2
+    assert (ogm.optim_wrapper.coefficient, ogm.optim_wrapper.params) == \
+        ('paper', 'conv')
     assert ogm.optim_wrapper.optimizer == base.optim_wrapper.optimizer
     assert ogm.custom_hooks == [dict(type='OnTheFlyModulationHook')]
+    # after a warm-up of a sixth of the 6 epochs
     assert derived(d, 'opm', tmp_path).model.opm.start_epoch == 1
     # a short schedule: no scheduler, G-Blend scaled (the trajectory
     # estimator needs a warm-up shorter than the training: left out)
@@ -225,6 +243,21 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
     cfg = derived(short, 'gblend-offline', tmp_path)
     assert cfg.train_cfg.max_epochs == 1 and cfg.param_scheduler == []
     assert cfg.custom_hooks[0].warmup_epochs == 1
+    # epoch 0 is modulated by OGM-GE and (no warm-up left) OPM
+    assert derived(short, 'ogm-ge', tmp_path).optim_wrapper.end_epoch == 0
+    assert derived(short, 'opm', tmp_path).model.opm.start_epoch == 0
+
+
+@pytest.mark.parametrize('max_epochs,ogm_end,opm_start', [
+    (1, 0, 0), (2, 0, 0), (3, 0, 0), (6, 2, 1), (8, 3, 1), (12, 5, 2),
+    (100, 49, 16)
+])
+def test_modulation_windows_of_a_schedule(compare, max_epochs, ogm_end,
+                                          opm_start):
+    """OGM-GE: the first half, both ends included (epochs 0 to
+    max_epochs // 2 - 1, at least epoch 0); OPM after a sixth."""
+    assert compare.ogm_end_epoch(max_epochs) == ogm_end
+    assert compare.opm_start_epoch(max_epochs) == opm_start
 
 
 def test_three_modalities_and_configs_it_refuses(compare, my_fusion,

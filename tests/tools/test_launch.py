@@ -8,6 +8,7 @@ the launch path, the data path and the checkpoint round trip.
 import glob
 import os
 import os.path as osp
+import pickle
 import subprocess
 import sys
 
@@ -107,6 +108,30 @@ def test_train_then_resume_then_test(launch_setup, tmp_path):
                str(tmp_path / 'preds.pkl')], repo)
     assert 'Epoch(test) [4/4]' in out and 'acc/top1:' in out
     assert osp.isfile(tmp_path / 'preds.pkl')
+
+
+def test_train_with_test_last_tests_the_last_checkpoint(launch_setup,
+                                                        tmp_path):
+    repo, config, _ = launch_setup
+    work, dump = str(tmp_path / 'work'), str(tmp_path / 'preds.pkl')
+    out = run([sys.executable, 'tools/train.py', config, '--work-dir', work,
+               '--test-last', '--dump', dump, '--cfg-options',
+               'train_cfg.max_epochs=2'], repo)
+    assert f"Load checkpoint from {osp.join(work, 'epoch_2.pth')}" in out
+    assert out.index('Epoch(train) [2][4/4]') < out.index(
+        'Epoch(test) [4/4]')
+    with open(dump, 'rb') as f:
+        assert len(pickle.load(f)) == 8
+
+
+def test_train_dump_needs_test_last_and_a_pickle(launch_setup):
+    repo, config, _ = launch_setup
+    train = load_script(osp.join(repo, 'tools', 'train.py'))
+    with pytest.raises(SystemExit):
+        train.parse_args([config, '--dump', 'out.pkl'])
+    with pytest.raises(ValueError, match='--dump must end with .pkl'):
+        train.build_config(
+            train.parse_args([config, '--test-last', '--dump', 'out.json']))
 
 
 def test_two_processes_on_cpu(launch_setup, tmp_path):

@@ -81,10 +81,7 @@ class OnTheFlyModulationHook(Hook):
         parts = []
         if self.ogm is not None:
             self.ogm.bind(model, seed=runner.seed)
-            parts.append(
-                f'OGM{"-GE" if self.ogm.ge_noise else ""} (alpha '
-                f'{self.ogm.alpha}, {self.ogm.coefficient} k, epochs '
-                f'[{self.ogm.start_epoch}, {self.ogm.end_epoch}))')
+            parts.append(self.ogm.describe())
         if self.opm is not None:
             parts.append(f'OPM ({self.opm.extra_repr()})')
         runner.logger.info(

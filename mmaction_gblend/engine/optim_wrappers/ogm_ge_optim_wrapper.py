@@ -5,7 +5,9 @@ Gradient Modulation" (CVPR 2022). Between backward and the optimizer step,
 the encoder gradients of the modality that is ahead on the current batch
 (discrepancy ratio ``rho_m > 1``) are multiplied by ``k_m < 1``, and with GE
 every encoder's gradients get Gaussian noise of their own standard
-deviation. The heads and the fusion are never modulated.
+deviation. Both act on one set of each encoder's parameters
+(``params``: the kernels, as the authors, or all of them); the heads and
+the fusion are never modulated.
 
 Under data parallelism the gradients are already averaged over processes
 when :meth:`step` runs, the scores behind ``k`` were summed over processes
@@ -16,7 +18,8 @@ modulation, the GE noise and the clipping all see true gradients (a
 ``GradScaler`` may unscale only once per step); then the scaler steps.
 
 The math is in :mod:`mmaction_gblend.blending.modulation`; the groups come
-from ``MultiHeadRecognizer.modality_parameters``, bound by
+from ``MultiHeadRecognizer.modality_parameters``
+(:mod:`mmaction_gblend.models.modulation.parameter_sets`), bound by
 ``OnTheFlyModulationHook``.
 """
 from typing import Dict, List, Optional
@@ -25,8 +28,11 @@ import torch
 from mmaction.registry import OPTIM_WRAPPERS
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
-from ...blending.modulation import (OGM_COEFFICIENTS, discrepancy_ratios,
+from ...blending.modulation import (check_coefficient_form,
+                                    check_epoch_window, describe_epoch_window,
+                                    discrepancy_ratios, in_epoch_window,
                                     modulate_gradients_, ogm_coefficients)
+from ...models.modulation import check_parameter_set
 
 __all__ = ['OGMGEOptimWrapper', 'AmpOGMGEOptimWrapper']
 
@@ -39,13 +45,23 @@ class GradientModulation:
 
     Args:
         alpha: Modulation strength (CVPR: 0.8 on CREMA-D, 0.1 on VGGSound).
-        coefficient: Form of ``k``: ``'continuous'`` (default),
-            ``'discontinuous'`` (the authors' final code) or ``'clamped'``
-            (TPAMI); see :func:`~mmaction_gblend.blending.ogm_coefficients`.
+        coefficient: Form of ``k`` for the dominant modality: ``'paper'``
+            (default: ``1 - tanh(alpha * rho)``, the paper's Eq. 10 and the
+            authors' final code), ``'continuous'``
+            (``1 - tanh(alpha * (rho - 1))``, an earlier form of their
+            code) or ``'clamped'`` (``max(0, 1 - alpha * tanh(rho - 1))``,
+            a third-party reading of the TPAMI paper); see
+            :func:`~mmaction_gblend.blending.ogm_coefficients`.
+        params: The encoder parameters scaled and noised: ``'conv'``
+            (default: the kernels of the convolution, linear and attention
+            layers, the authors' set) or ``'all'`` (every encoder
+            parameter, norms included); see
+            :func:`~mmaction_gblend.models.modulation.encoder_parameters`.
         ge_noise: Add the GE noise (OGM-GE); False for plain OGM.
-        start_epoch: First epoch (0-based, as ``runner.epoch``) modulated.
-        end_epoch: First epoch not modulated; ``None`` for no end. The CVPR
-            setting ``(0, 50)`` of 100 epochs modulates the first half.
+        start_epoch: First modulated epoch (0-based, as ``runner.epoch``).
+        end_epoch: Last modulated epoch (included, as in the authors'
+            code); ``None`` for no end. The CVPR setting ``(0, 50)`` of 100
+            epochs modulates epochs 0 to 50.
         **kwargs: mmengine's optim wrapper arguments (``optimizer``,
             ``clip_grad``, ``accumulative_counts``, ...).
     """
@@ -53,7 +69,8 @@ class GradientModulation:
     def __init__(self,
                  *,
                  alpha: float = 0.8,
-                 coefficient: str = 'continuous',
+                 coefficient: str = 'paper',
+                 params: str = 'conv',
                  ge_noise: bool = True,
                  start_epoch: int = 0,
                  end_epoch: Optional[int] = None,
@@ -63,19 +80,15 @@ class GradientModulation:
         if not float(alpha) >= 0:
             raise ValueError(
                 f'{name}: optim_wrapper.alpha must be >= 0, got {alpha!r}')
-        if coefficient not in OGM_COEFFICIENTS:
-            raise ValueError(f'{name}: optim_wrapper.coefficient must be one '
-                             f'of {OGM_COEFFICIENTS}, got {coefficient!r}')
-        if int(start_epoch) < 0 or (end_epoch is not None
-                                    and int(end_epoch) <= int(start_epoch)):
-            raise ValueError(
-                f'{name}: need 0 <= optim_wrapper.start_epoch < end_epoch, '
-                f'got start_epoch={start_epoch!r}, end_epoch={end_epoch!r}')
+        try:
+            self.coefficient = check_coefficient_form(coefficient)
+            self.params = check_parameter_set(params)
+            self.start_epoch, self.end_epoch = check_epoch_window(
+                start_epoch, end_epoch, 'optim_wrapper')
+        except ValueError as err:
+            raise ValueError(f'{name}: {err}') from None
         self.alpha = float(alpha)
-        self.coefficient = coefficient
         self.ge_noise = bool(ge_noise)
-        self.start_epoch = int(start_epoch)
-        self.end_epoch = None if end_epoch is None else int(end_epoch)
         #: Current epoch, set by OnTheFlyModulationHook.
         self.epoch: Optional[int] = None
         #: What the last step did (tensors), for the hook's logs.
@@ -102,15 +115,16 @@ class GradientModulation:
                 f'optim_wrapper.type={name} needs a model with per-modality '
                 f'parameter groups (MultiHeadRecognizer); '
                 f'{type(model).__name__} has none')
-        groups = model.modality_parameters()
+        groups = model.modality_parameters(self.params)
         optimized = {
             id(p)
             for group in self.optimizer.param_groups for p in group['params']
         }
         for modality, params in groups.items():
             if not params:
-                raise ValueError(f'{name}: the {modality!r} encoder has no '
-                                 'trainable parameters to modulate')
+                raise ValueError(
+                    f'{name}: the {modality!r} encoder has no trainable '
+                    f'parameters in optim_wrapper.params={self.params!r}')
             if any(id(p) not in optimized for p in params):
                 raise ValueError(
                     f'{name}: some {modality!r} encoder parameters are not '
@@ -118,9 +132,15 @@ class GradientModulation:
         self._model, self._groups, self._seed = model, groups, int(seed)
 
     def in_window(self) -> bool:
-        """Whether the current epoch is in ``[start_epoch, end_epoch)``."""
-        return self.epoch is not None and self.start_epoch <= self.epoch \
-            and (self.end_epoch is None or self.epoch < self.end_epoch)
+        """Whether the current epoch is in ``start_epoch..end_epoch``, both
+        included."""
+        return in_epoch_window(self.epoch, self.start_epoch, self.end_epoch)
+
+    def describe(self) -> str:
+        """The settings, for the log (``OnTheFlyModulationHook``)."""
+        return (f'OGM{"-GE" if self.ge_noise else ""} (alpha {self.alpha}, '
+                f'{self.coefficient} k, {self.params} parameters, '
+                f'{describe_epoch_window(self.start_epoch, self.end_epoch)})')
 
     def _noise_generator(self, device: torch.device) -> torch.Generator:
         # The step number survives resume (the train loop restores it), so

@@ -6,7 +6,8 @@ gets a drop probability ``q_m``; with probability ``p_exe`` per batch, each
 sample's feature map of that modality is zeroed with probability ``q_m``
 before the fused head, and every modality's features are rescaled by
 ``1 / (1 - theta)`` (the backward pass carries the same factor). Nothing is
-dropped in eval mode or outside the epoch window. The modality heads always
+dropped in eval mode or outside the epoch window (``start_epoch`` to
+``end_epoch``, both included, as OGM-GE's). The modality heads always
 see the full features.
 """
 import random
@@ -15,8 +16,9 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from ...blending.modulation import (opm_drop_probabilities, opm_rescale_factor,
-                                    sample_drop_mask)
+from ...blending.modulation import (check_epoch_window, describe_epoch_window,
+                                    in_epoch_window, opm_drop_probabilities,
+                                    opm_rescale_factor, sample_drop_mask)
 
 __all__ = ['PredictionModulation']
 
@@ -39,8 +41,10 @@ class PredictionModulation(nn.Module):
         p_exe: Probability that a batch is modulated at all (authors'
             default 0.7).
         start_epoch: First epoch (0-based, as ``runner.epoch``) with
-            dropping: the warm-up (authors' default 5).
-        end_epoch: First epoch without dropping; ``None`` for no end.
+            dropping, after a warm-up of that many epochs (authors' default
+            5).
+        end_epoch: Last epoch with dropping (included); ``None`` for no
+            end.
         rescale: Rescale by ``1 / (1 - theta)``.
     """
 
@@ -61,13 +65,8 @@ class PredictionModulation(nn.Module):
                 f'MultiHeadRecognizer.opm.lam must be >= 0, got {lam!r}')
         self.lam = float(lam)
         self.p_exe = _check_probability('p_exe', p_exe)
-        if int(start_epoch) < 0 or (end_epoch is not None
-                                    and int(end_epoch) <= int(start_epoch)):
-            raise ValueError(
-                'MultiHeadRecognizer.opm: need 0 <= start_epoch < end_epoch, '
-                f'got start_epoch={start_epoch!r}, end_epoch={end_epoch!r}')
-        self.start_epoch = int(start_epoch)
-        self.end_epoch = None if end_epoch is None else int(end_epoch)
+        self.start_epoch, self.end_epoch = check_epoch_window(
+            start_epoch, end_epoch, 'MultiHeadRecognizer.opm')
         self.rescale = bool(rescale)
         self.register_buffer(
             'dims',
@@ -80,10 +79,11 @@ class PredictionModulation(nn.Module):
 
     def extra_repr(self) -> str:
         return (f'q_base={self.q_base}, lam={self.lam}, p_exe={self.p_exe}, '
-                f'epochs=[{self.start_epoch}, {self.end_epoch})')
+                f'{describe_epoch_window(self.start_epoch, self.end_epoch)}')
 
     def in_window(self) -> bool:
-        """Whether the current epoch is in ``[start_epoch, end_epoch)``.
+        """Whether the current epoch is in ``start_epoch..end_epoch``, both
+        included.
 
         Raises:
             RuntimeError: If no epoch was set: OPM is driven by the hook.
@@ -93,8 +93,7 @@ class PredictionModulation(nn.Module):
                 'MultiHeadRecognizer.opm is set but no epoch was given to '
                 "it: add dict(type='OnTheFlyModulationHook') to "
                 'custom_hooks')
-        return self.start_epoch <= self.epoch and (
-            self.end_epoch is None or self.epoch < self.end_epoch)
+        return in_epoch_window(self.epoch, self.start_epoch, self.end_epoch)
 
     def forward(self, maps: Dict[str, torch.Tensor], ratios: torch.Tensor,
                 views: int = 1) -> Dict[str, torch.Tensor]:

@@ -17,8 +17,9 @@ from mmengine.model import BaseModel, ModuleDict
 
 from ...blending.modulation import discrepancy_ratios
 from ..fusions import BaseFusion
-from ..modulation import (PredictionModulation, modality_logits,
-                          resolve_score_source, true_class_probability)
+from ..modulation import (PredictionModulation, encoder_parameters,
+                          modality_logits, resolve_score_source,
+                          true_class_probability)
 from ..utils import global_avg_pool, load_branch_checkpoint, stack_labels
 
 FUSED = 'fused'
@@ -358,23 +359,29 @@ class MultiHeadRecognizer(BaseModel):
 
     # on-the-fly modulation -----------------------------------------------
 
-    def modality_parameters(self) -> Dict[str, List[nn.Parameter]]:
-        """Each modality's encoder (backbone) parameters that train.
+    def modality_parameters(self, params: str = 'conv'
+                            ) -> Dict[str, List[nn.Parameter]]:
+        """Each modality's encoder (backbone) parameters that train, in a
+        parameter set: the groups OGM-GE modulates.
 
-        The groups OGM-GE modulates: every trainable parameter of the
-        branch's backbone (convolutions, linear and attention layers, norms)
-        and nothing of the heads or the fusion.
+        Args:
+            params: ``'conv'`` (default: the kernels of the convolution,
+                linear and attention layers, the authors' set) or ``'all'``
+                (every trainable parameter, norms included); see
+                :func:`~mmaction_gblend.models.modulation.encoder_parameters`.
+                Nothing of the heads or the fusion, either way.
 
         Raises:
-            ValueError: For a uni-modal model, which has nothing to balance.
+            ValueError: For a uni-modal model, which has nothing to balance,
+                or an unknown ``params``.
         """
         if self.fusion is None:
             raise ValueError(
                 'on-the-fly modulation needs a multi-modal model; this '
                 f'MultiHeadRecognizer has one modality {self.modalities}')
         return OrderedDict(
-            (m, [p for p in self.backbones[m].parameters()
-                 if p.requires_grad]) for m in self.modalities)
+            (m, [p for _, p in encoder_parameters(self.backbones[m], params)])
+            for m in self.modalities)
 
     def pop_modality_scores(self) -> Optional[torch.Tensor]:
         """The ``[M]`` score sums since the last call (all processes'), or
