@@ -54,13 +54,12 @@ of the single modalities and naive fusion. ``--set extra``:
 
 Each run is a fresh process of ``tools/train.py`` with ``--seed`` and
 ``--test-last --dump`` (its last checkpoint tested in the same process);
-the accuracies
-are computed from the dumped scores. A run whose ``result.json`` exists
-(for the same derived config) is not run again, so an interrupted
-comparison continues where it stopped; ``--reuse comparison.json`` takes
-the runs of an earlier comparison (say, the one committed under
-docs/comparison/; its ``gblend-online`` runs, as earlier versions named
-them, as ``gblend-online-trajectory``) and trains only the missing ones.
+the accuracies are computed from the dumped scores. A run whose
+``result.json`` exists (for the same derived config) is not run again, so
+an interrupted comparison continues where it stopped; ``--reuse
+comparison.json`` takes the runs of an earlier comparison (say, the one
+committed under docs/comparison/core/; runs named ``gblend-online`` are
+taken as ``gblend-online-trajectory``) and trains only the missing ones.
 
 Written to ``--work-dir``: ``comparison.json`` (every run: strategy, seed,
 wall time, top-1 of the prediction and of each head, final blend weights by

@@ -159,9 +159,10 @@ def test_the_demo_strategies_are_the_demo_configs(compare, tmp_path):
         'gblend-online-trajectory'
     ]
     assert d.select(['extra']) == [
-        'paper-weights', 'ogm-ge', 'opm', 'aux-heads@gblend-part',
-        'paper-weights@gblend-part', 'ogm-ge@gblend-part',
-        'opm@gblend-part', 'gblend-offline'
+        'paper-weights', 'ogm-ge', 'opm', 'opm-ogm-ge',
+        'aux-heads@gblend-part', 'paper-weights@gblend-part',
+        'ogm-ge@gblend-part', 'opm@gblend-part', 'opm-ogm-ge@gblend-part',
+        'gblend-offline'
     ]
     demo = compare.DEMO_CONFIGS
     for name, config in demo.items():
@@ -187,9 +188,10 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
     assert d.modalities == ['video', 'sound'] and d.max_epochs == 6
     assert list(d.strategies) == [
         'video-only', 'sound-only', 'naive-fusion', 'aux-heads', 'ogm-ge',
-        'opm', 'video-only@gblend-part', 'sound-only@gblend-part',
-        'naive-fusion@gblend-part', 'aux-heads@gblend-part',
-        'ogm-ge@gblend-part', 'opm@gblend-part', 'gblend-online-shadow',
+        'opm', 'opm-ogm-ge', 'video-only@gblend-part',
+        'sound-only@gblend-part', 'naive-fusion@gblend-part',
+        'aux-heads@gblend-part', 'ogm-ge@gblend-part', 'opm@gblend-part',
+        'opm-ogm-ge@gblend-part', 'gblend-online-shadow',
         'gblend-online-trajectory', 'gblend-offline'
     ]
     assert 'paper-weights left out' in d.notes[0]
