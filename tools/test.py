@@ -11,7 +11,7 @@ from mmengine.runner import Runner
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
 from mmaction_gblend.utils.cli import (add_runner_arguments,
-                                      load_runner_config, config_to_test)
+                                      config_to_test, load_runner_config)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

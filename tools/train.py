@@ -19,8 +19,8 @@ from mmengine.runner import Runner
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
 from mmaction_gblend.utils.cli import (add_runner_arguments,
-                                      load_runner_config,
-                                      check_dump_path, config_to_test)
+                                      check_dump_path, config_to_test,
+                                      load_runner_config)
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -52,7 +52,7 @@ def check_dump_path(dump: str) -> None:
 
 
 def config_to_test(cfg: Config, checkpoint: str,
-                dump: Optional[str] = None) -> Config:
+                   dump: Optional[str] = None) -> Config:
     """``cfg`` set to test ``checkpoint``, its predictions written to
     ``dump`` (a ``.pkl``) when given: what ``tools/test.py`` runs, and
     ``tools/train.py --test-last`` after training."""
@@ -67,4 +67,3 @@ def config_to_test(cfg: Config, checkpoint: str,
             dict(type='DumpResults', out_file_path=dump)
         ]
     return cfg
-
