@@ -48,8 +48,12 @@ demo: demo-data
 compare: demo-data
 	$(VPY) tools/compare_strategies.py --set core --seeds $(SEEDS) --work-dir $(COMPARE_DIR)
 
+# The extra set is compared with the core set's references (naive fusion, the
+# single modalities): `--set core extra` with the runs of `make compare`
+# reused where it has them (trained here where it has not).
 compare-extra: demo-data
-	$(VPY) tools/compare_strategies.py --set extra --seeds $(EXTRA_SEEDS) --work-dir $(COMPARE_DIR)-extra
+	$(VPY) tools/compare_strategies.py --set core extra --seeds $(EXTRA_SEEDS) --work-dir $(COMPARE_DIR)-extra \
+	  $(if $(wildcard $(COMPARE_DIR)/comparison.json),--reuse $(COMPARE_DIR)/comparison.json)
 
 # Speed and memory of each strategy, as ratios measured side by side:
 # benchmarks/RESULTS.md (run it on a quiet machine; see benchmarks/README.md).

@@ -530,11 +530,15 @@ def _sha1(text: str) -> str:
 def run_one(derivation: Derivation, strategy: str, seed: int,
             work_dir: str, reused: Dict[tuple, dict]) -> dict:
     """Train and test one strategy with one seed (or read its result)."""
+    text = derivation.config_text(strategy)
     if (strategy, seed) in reused:
-        return reused[(strategy, seed)]
+        earlier = reused[(strategy, seed)]
+        if earlier.get('config_sha1', _sha1(text)) == _sha1(text):
+            return earlier
+        print(f'  the reused {strategy}, seed {seed} is of another config: '
+              'run again', flush=True)
     work = osp.join(work_dir, strategy, f'seed{seed}')
     result_file = osp.join(work, 'result.json')
-    text = derivation.config_text(strategy)
     if osp.exists(result_file):
         with open(result_file) as f:
             result = json.load(f)
@@ -822,10 +826,25 @@ def report(results: Sequence[dict], derivation: Derivation,
         lines += [f'Note: {n}.' for n in d.notes] + ['']
     lines += [markdown_table(rows),
               markdown_paired(paired_tables(results, order))]
+    lines.append(run_time_line(results))
     if wall is not None:
         lines.append(f'Total wall time of this call: {wall / 60:.1f} min '
                      '(runs resumed or reused are not timed again).')
     return '\n'.join(lines) + '\n'
+
+
+def run_time_line(results: Sequence[dict]) -> str:
+    """The runs' own train + test time, in all and per seed (as measured
+    when each ran, also for runs reused or resumed here)."""
+    timed = [r for r in results if r.get('wall_s') is not None]
+    per_seed: Dict[int, float] = {}
+    for r in timed:
+        per_seed[r['seed']] = per_seed.get(r['seed'], 0.0) + r['wall_s']
+    seeds = ', '.join(f'seed {s} {t / 60:.1f}'
+                      for s, t in sorted(per_seed.items()))
+    total = sum(per_seed.values())
+    return (f"The runs' own train + test time: {total / 60:.1f} min for "
+            f'{len(timed)} runs ({seeds} min).\n')
 
 
 #: The demo's own config of each strategy derived from its naive fusion

@@ -6,11 +6,11 @@ written entries the checkpoint lacks, even before its first checkpoint, so
 hooks rewrite the whole file from it.
 """
 import json
-from typing import Iterable
+from typing import Iterable, List
 
 from mmengine.dist import is_main_process
 
-__all__ = ['append_history', 'rewrite_history']
+__all__ = ['append_history', 'read_history', 'rewrite_history']
 
 
 def append_history(path: str, entry: dict) -> None:
@@ -26,3 +26,20 @@ def rewrite_history(path: str, entries: Iterable[dict]) -> None:
         with open(path, 'w') as f:
             for entry in entries:
                 f.write(json.dumps(entry, allow_nan=False) + '\n')
+
+
+def read_history(path: str) -> List[dict]:
+    """The entries of a history file, in order (blank lines skipped).
+
+    Raises:
+        ValueError: naming the file and line of an entry that is not JSON.
+    """
+    entries = []
+    with open(path, encoding='utf-8') as f:
+        for lineno, line in enumerate(f, start=1):
+            if line.strip():
+                try:
+                    entries.append(json.loads(line))
+                except json.JSONDecodeError as err:
+                    raise ValueError(f'{path}, line {lineno}: {err}') from None
+    return entries

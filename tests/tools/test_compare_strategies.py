@@ -334,6 +334,8 @@ def test_two_strategies_on_the_demo(compare, small_demo, tmp_path, capsys):
     assert 'Paired differences against best single modality (whole ' \
         'training set): `rgb-only`' in text
     assert 'Total wall time of this call:' in text
+    assert "The runs' own train + test time: " in text and \
+        'for 2 runs (seed 3 ' in text
     results = json.load(open(osp.join(work, 'comparison.json')))
     assert len(results) == 2 and results[0]['seed'] == 3
     assert 'seed: 3' in open(osp.join(work, 'rgb-only', 'seed3',
@@ -374,6 +376,16 @@ def test_two_strategies_on_the_demo(compare, small_demo, tmp_path, capsys):
     compare.main(argv[:-1] + [other, '--reuse', saved])
     assert json.load(open(osp.join(other, 'comparison.json'))) == results
     assert not osp.exists(osp.join(other, 'rgb-only'))
+    # but not a run of another config: that one is trained again
+    stale = [dict(r, config_sha1='0' * 16) if r['strategy'] ==
+             'naive-fusion' else r for r in results]
+    json.dump(stale, open(saved, 'w'))
+    third = str(tmp_path / 'third')
+    compare.main(argv[:-1] + [third, '--reuse', saved])
+    assert 'the reused naive-fusion, seed 3 is of another config' in \
+        capsys.readouterr().out
+    assert osp.exists(osp.join(third, 'naive-fusion', 'seed3', 'result.json'))
+    assert not osp.exists(osp.join(third, 'rgb-only'))
 
 
 def test_gblend_on_another_config_end_to_end(compare, my_fusion, tmp_path):

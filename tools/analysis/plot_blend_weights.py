@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
+from mmaction_gblend.engine import history_file  # noqa: E402
+
 
 def read_history(path: str) -> List[dict]:
     """The estimates of a run, in order; ``path`` is the file or work dir."""
@@ -24,14 +26,7 @@ def read_history(path: str) -> List[dict]:
         path = osp.join(path, 'gblend_history.jsonl')
     if not osp.isfile(path):
         raise FileNotFoundError(f'no G-Blend history at {path}')
-    entries = []
-    with open(path, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    entries.append(json.loads(line))
-                except json.JSONDecodeError as err:
-                    raise ValueError(f'{path}, line {lineno}: {err}') from None
+    entries = history_file.read_history(path)
     if not entries:
         raise ValueError(f'{path} has no estimates')
     return entries
