@@ -82,7 +82,7 @@ def test_recipe_builds_and_trains_on_a_real_clip(name, media):
         samples.append(sample)
     model.train()
     if model.opm is not None:  # what OnTheFlyModulationHook would say
-        model.opm.epoch = model.opm.start_epoch
+        model.modulation_state.begin_epoch(model.opm.start_epoch)
     batch = model.data_preprocessor(pseudo_collate(samples), True)
     losses = model(**batch, mode='loss')
     assert all(torch.isfinite(v) for k, v in losses.items() if 'loss' in k)

@@ -26,15 +26,19 @@ import math
 import numbers
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = [
     'HeadBlendStats', 'BlendEstimate', 'blend_statistics',
-    'estimate_blend_weights'
+    'estimate_blend_weights', 'check_blend_weights'
 ]
 
 #: Tolerance on ``sum(previous) == 1`` for user-supplied previous weights.
 PREVIOUS_SUM_TOL = 1e-6
+#: Tolerance on ``sum(weights) == 1`` of :func:`check_blend_weights` by
+#: default: a float32 buffer (the model's ``blend_weights``) read back as
+#: floats misses 1 by far more than ``PREVIOUS_SUM_TOL``.
+BLEND_WEIGHT_SUM_TOL = 1e-4
 #: Tolerance on ``sum(weights) == 1`` checked before returning.
 RESULT_SUM_TOL = 1e-9
 
@@ -232,23 +236,58 @@ def _check_option(value: Any, name: str) -> float:
     return number
 
 
-def _validate_previous(previous: Any, heads: List[str],
-                       after: Mapping[str, Any]) -> Dict[str, float]:
-    """``previous`` as floats in ``heads`` order; ValueError if unusable."""
-    _check_mapping(previous, 'previous')
-    _check_same_heads(after, previous, 'after', 'previous')
-    prev = {}
+def check_blend_weights(weights: Mapping[str, float],
+                        heads: Optional[Sequence[str]],
+                        key: str,
+                        sum_tolerance: float = BLEND_WEIGHT_SUM_TOL
+                        ) -> List[float]:
+    """Validate blend weights: one per head, finite, >= 0, summing to 1.
+
+    The one check of a set of blend weights ``{head: w}``: the model's
+    ``blend_weights``, ``GradientBlendingHook.weights`` and the
+    ``previous`` weights of :func:`blend_statistics`, each under its name.
+
+    Args:
+        weights: ``{head: weight}``.
+        heads: The heads, in order; ``None`` checks the values only (a
+            hook's config, before the model exists).
+        key: The config key or argument, for the messages (e.g.
+            ``model.blend_weights``).
+        sum_tolerance: How far the sum may be from 1.
+
+    Returns:
+        The weights as floats, in the order of ``heads`` (else of
+        ``weights``).
+
+    Raises:
+        ValueError: Naming ``key``, the heads and what was expected.
+    """
+    if not isinstance(weights, Mapping):
+        raise ValueError(f'{key} must be a dict {{head: weight}}, got '
+                         f'{weights!r}')
+    if heads is None:
+        heads = list(weights)
+    if set(weights) != set(heads):
+        raise ValueError(
+            f'{key} must give one weight per head {list(heads)}, got '
+            f'{sorted(weights)}')
     for head in heads:
-        w = _to_float(previous[head], f'previous[{head!r}]')
-        if not math.isfinite(w) or w < 0:
-            raise ValueError(f'previous[{head!r}] must be finite and >= 0, '
-                             f'got {previous[head]!r}')
-        prev[head] = w
-    total = math.fsum(prev.values())
-    if abs(total - 1.0) > PREVIOUS_SUM_TOL:
-        raise ValueError(f'previous weights must sum to 1 (within '
-                         f'{PREVIOUS_SUM_TOL}), got {total!r}')
-    return prev
+        value = weights[head]
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f'{key}[{head!r}] must be a number, got '
+                             f'{value!r}')
+    values = [float(weights[h]) for h in heads]
+    if not values:
+        raise ValueError(f'{key} must give a weight to at least one head')
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f'{key} must be finite, got {dict(weights)}')
+    if min(values) < 0:
+        raise ValueError(f'{key} must be >= 0, got {dict(weights)}')
+    total = math.fsum(values)
+    if abs(total - 1.0) > sum_tolerance:
+        raise ValueError(f'{key} must sum to 1, got {dict(weights)} '
+                         f'(sum {total:.6g})')
+    return values
 
 
 # --------------------------------------------------------------------------
@@ -509,9 +548,11 @@ def blend_statistics(before: Mapping[str, Any],
     if smooth > 0 and previous is None:
         raise ValueError('smoothing > 0 needs the previous weights '
                          '(previous=...)')
-    prev = (
-        _validate_previous(previous, heads, after)
-        if previous is not None else None)
+    prev = None
+    if previous is not None:
+        _check_mapping(previous, 'previous')
+        prev = dict(zip(heads, check_blend_weights(
+            previous, heads, 'previous', sum_tolerance=PREVIOUS_SUM_TOL)))
     ses = _validate_noise(noise, heads) if noise is not None else {}
     scale = {}
     if response_scale is not None:

@@ -13,12 +13,12 @@ audio-visual (see the README)::
         dataset={{_base_.train_dataloader.dataset}}))
 """
 import copy
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from mmaction.registry import DATASETS
 
 __all__ = ['DEFAULT_AUDIO_PIPELINE', 'add_audio_to_pipeline',
-           'with_audio_track']
+           'with_audio_track', 'built_pipeline']
 
 #: One second of audio centred on each sampled clip (slid inside the track
 #: at its ends), as a 100 x 40 log-mel spectrogram: the G-Blend paper's
@@ -69,6 +69,29 @@ def add_audio_to_pipeline(pipeline: List[dict],
         DEFAULT_AUDIO_PIPELINE if audio_pipeline is None else audio_pipeline)
     return (copy.deepcopy(pipeline[:at]) + audio + [pack] +
             copy.deepcopy(pipeline[at + 1:]))
+
+
+def built_pipeline(cfg: dict, path: str) -> Optional[Tuple[str, List[dict]]]:
+    """The pipeline a ``WithAudioTrack`` config builds, with its key path.
+
+    Args:
+        cfg: The ``WithAudioTrack`` config.
+        path: Its key path (e.g. ``train_dataloader.dataset``).
+
+    Returns:
+        ``(path of the video pipeline, the pipeline with its audio steps)``;
+        ``None`` if no pipeline can be built (the dataset says why when it
+        is built).
+    """
+    own = 'pipeline' in cfg
+    where = f'{path}.pipeline' if own else f'{path}.dataset.pipeline'
+    video = cfg['pipeline'] if own else (cfg.get('dataset') or {}).get(
+        'pipeline', [])
+    try:
+        return where, add_audio_to_pipeline(video, cfg.get('audio_pipeline'),
+                                            where)
+    except ValueError:
+        return None
 
 
 @DATASETS.register_module(name='WithAudioTrack')

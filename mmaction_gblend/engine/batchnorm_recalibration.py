@@ -16,7 +16,8 @@ import torch
 from mmengine.dist import all_reduce
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .heldout_evaluation import ModelHeads, unwrap
+from ..utils.model_wrappers import unwrap
+from .heldout_evaluation import ModelHeads
 
 
 def batchnorm_layers(model: torch.nn.Module) -> List[_BatchNorm]:

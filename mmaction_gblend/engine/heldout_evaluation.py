@@ -18,9 +18,11 @@ from typing import (Dict, Iterable, List, NamedTuple, Optional, Sequence,
 import torch
 import torch.nn.functional as F
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.model import is_model_wrapper
 
+from ..models.recognizers.multi_head_contract import (MultiHeadModel,
+                                                      check_multi_head_model)
 from ..models.utils import stack_labels
+from ..utils.model_wrappers import unwrap
 
 
 class HeadMeasure(NamedTuple):
@@ -47,11 +49,6 @@ class HeadMeasure(NamedTuple):
     correct: Tuple[float, ...] = ()
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside a DDP (or other mmengine) wrapper."""
-    return model.module if is_model_wrapper(model) else model
-
-
 ModelHeads = Tuple[torch.nn.Module, Optional[Sequence[str]]]
 
 
@@ -63,7 +60,8 @@ def measure_heads(model: torch.nn.Module,
     ``heads``, running only the branches they read).
 
     Args:
-        model: A :class:`MultiHeadRecognizer`, wrapped or not. It is put in
+        model: A :class:`~mmaction_gblend.models.recognizers.MultiHeadModel`
+            (a ``MultiHeadRecognizer``), wrapped or not. It is put in
             eval mode for the loop and back in its former mode after.
         dataloader: A data loader (``dataset`` and ``sampler``) of batches
             as the data preprocessor takes them. Its sampler must give every
@@ -105,7 +103,9 @@ def measure_models(models: Dict[str, ModelHeads],
     order = _sample_order(dataloader)
     plan = []
     for name, (model, heads) in models.items():
-        model = unwrap(model)
+        model: MultiHeadModel = check_multi_head_model(
+            unwrap(model), f'measure_models ({name!r}) needs a multi-head '
+            'model')
         heads = list(model.head_names if heads is None else heads)
         plan.append((name, model, heads, model.needed_modalities(heads),
                      model.training))

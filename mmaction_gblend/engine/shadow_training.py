@@ -32,7 +32,9 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.dist import all_reduce, get_world_size, is_distributed
 
-from .heldout_evaluation import unwrap
+from ..models.recognizers.multi_head_contract import (MultiHeadModel,
+                                                      check_multi_head_model)
+from ..utils.model_wrappers import unwrap
 
 
 def _average_gradients(params) -> None:
@@ -148,7 +150,7 @@ def shadow_train(model: torch.nn.Module,
                  clip_grad: Optional[dict] = None,
                  schedulers: Sequence = (),
                  epoch_length: Optional[int] = None,
-                 start_epoch: int = 0) -> Dict[str, torch.nn.Module]:
+                 start_epoch: int = 0) -> Dict[str, MultiHeadModel]:
     """Train one copy of ``model`` per head, each on its head's loss alone,
     for ``num_epochs`` passes over ``dataloader``.
 
@@ -159,8 +161,9 @@ def shadow_train(model: torch.nn.Module,
     so it costs that branch's share of a step.
 
     Args:
-        model: The main :class:`MultiHeadRecognizer` (wrapped or not); left
-            unchanged.
+        model: The main model, a
+            :class:`~mmaction_gblend.models.recognizers.MultiHeadModel`
+            (wrapped or not); left unchanged.
         optimizer: The main optimizer; copied with its state, left unchanged.
         dataloader: The training batches of one epoch (the main run's
             loader, or one over a subset of its data).
@@ -182,7 +185,8 @@ def shadow_train(model: torch.nn.Module,
         ``{head: trained copy}``, in train mode; the copies' optimizers are
         dropped.
     """
-    module = unwrap(model)
+    module = check_multi_head_model(
+        unwrap(model), 'shadow_train needs a multi-head model')
     steps_per_epoch = len(dataloader)
     if epoch_length is None:
         epoch_length = steps_per_epoch

@@ -29,12 +29,11 @@ class StepRecorder(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
-        model = runner.model.module
-        ogm = runner.optim_wrapper.last
+        records = runner.model.module.modulation_state.peek_step_records()
         self.steps.append(dict(
-            scores=model.last_modulation['scores'].tolist(),
-            k=ogm['coefficients'].tolist(),
-            q=model.opm.last['probabilities'].tolist()))
+            scores=records['scores']['scores'].tolist(),
+            k=records['ogm']['coefficients'].tolist(),
+            q=records['opm']['probabilities'].tolist()))
 
 
 def main(out: str) -> None:
@@ -61,10 +60,11 @@ def main(out: str) -> None:
     labels = torch.arange(6) % 4
     samples = [ActionDataSample().set_gt_label(int(y)) for y in labels]
     model.train()
-    model.collect_modality_scores = True
-    model.pop_modality_scores()
+    state = model.modulation_state
+    assert state.wants_scores  # the wrapper's window has no end
+    state.take_scores()
     model.loss(inputs, samples)
-    reduced = model.pop_modality_scores()
+    reduced = state.take_scores()
     maps, _ = model.extract_feat(inputs)
     local = true_class_probability(
         modality_logits(model.score_source, model.modalities, maps,

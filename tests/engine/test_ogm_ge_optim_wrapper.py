@@ -38,8 +38,23 @@ def make_wrapper(model, cls=OGMGEOptimWrapper, lr=0.1, **kwargs):
     options.update(kwargs)
     wrapper = cls(optimizer=optimizer, **options)
     wrapper.bind(model, seed=5)
-    wrapper.epoch = options['start_epoch']
+    # as OnTheFlyModulationHook would: an epoch in the wrapper's window
+    model.modulation_state.begin_epoch(options['start_epoch'])
     return wrapper
+
+
+def give_scores(model, scores):
+    """Make the score sums the wrapper takes ``scores`` (by modality), as
+    the forward pass of a training step would."""
+    state = model.modulation_state
+    state.take_scores()  # those of the real forward pass
+    state.observe_scores(
+        torch.tensor([scores[m] for m in model.modalities]), 1)
+
+
+def ogm_record(model):
+    """What the wrapper recorded for this step, if anything."""
+    return model.modulation_state.peek_step_records().get('ogm')
 
 
 def grads_after_backward(model, wrapper, scores=dict(rgb=30.0, audio=10.0)):
@@ -49,7 +64,7 @@ def grads_after_backward(model, wrapper, scores=dict(rgb=30.0, audio=10.0)):
     inputs, samples = toy_batch()
     losses = model.loss(inputs, samples)
     wrapper.backward(sum(v for k, v in losses.items() if 'loss' in k))
-    model._score_sums = torch.tensor([scores[m] for m in model.modalities])
+    give_scores(model, scores)
     return {n: p.grad.clone() for n, p in model.named_parameters()
             if p.grad is not None}
 
@@ -89,9 +104,10 @@ def test_only_the_leading_encoders_set_is_scaled(params):
         assert torch.allclose(after[name], before[name] * K_PAPER), name
     for name in groups['audio'] | groups['rest']:
         assert torch.equal(after[name], before[name]), name
-    named = dict(zip(model.modalities, wrapper.last['coefficients'].tolist()))
+    record = ogm_record(model)
+    named = dict(zip(model.modalities, record['coefficients'].tolist()))
     assert named == pytest.approx(dict(rgb=K_PAPER, audio=1.0), abs=1e-6)
-    ratios = dict(zip(model.modalities, wrapper.last['ratios'].tolist()))
+    ratios = dict(zip(model.modalities, record['ratios'].tolist()))
     assert ratios == pytest.approx(dict(rgb=3.0, audio=1 / 3))
 
 
@@ -147,35 +163,46 @@ def test_ge_noise_depends_only_on_seed_and_step():
 
 
 # start_epoch 2, end_epoch 5, both included as in the authors' code
-@pytest.mark.parametrize('epoch,modulated', [(None, False), (1, False),
-                                             (2, True), (4, True),
-                                             (5, True), (6, False),
-                                             (9, False)])
+@pytest.mark.parametrize('epoch,modulated', [(1, False), (2, True),
+                                             (4, True), (5, True),
+                                             (6, False), (9, False)])
 def test_window_boundaries(epoch, modulated):
     model = toy_model()
     wrapper = make_wrapper(model, start_epoch=2, end_epoch=5)
-    wrapper.epoch = epoch
-    before = grads_after_backward(model, wrapper)
+    before = grads_after_backward(model, wrapper)  # scored in epoch 2
+    model.modulation_state.begin_epoch(epoch)
+    assert wrapper.in_window() == modulated
+    assert model.modulation_state.wants_scores == modulated
     wrapper.modulate()
     name = sorted(parts(model)['rgb'])[0]
     grad = dict(model.named_parameters())[name].grad
     assert torch.equal(grad, before[name]) != modulated
-    assert (wrapper.last is not None) == modulated
+    assert (ogm_record(model) is not None) == modulated
     # the scores were consumed either way: they never pile up
-    assert model.pop_modality_scores() is None
+    assert model.modulation_state.take_scores() is None
+
+
+def test_no_epoch_no_window():
+    model = toy_model()
+    wrapper = OGMGEOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+    assert not wrapper.in_window()  # not bound
+    wrapper.bind(model)
+    assert not wrapper.in_window()  # no epoch begun
+    assert not model.modulation_state.wants_scores
 
 
 def test_no_scores_no_modulation_and_unusable_scores_are_neutral():
     model = toy_model()
     wrapper = make_wrapper(model)
     before = grads_after_backward(model, wrapper)
-    model._score_sums = None
+    model.modulation_state.take_scores()
     wrapper.modulate()
-    assert wrapper.last is None
-    model._score_sums = torch.tensor([float('nan'), 1.0])
+    assert ogm_record(model) is None
+    give_scores(model, dict(audio=float('nan'), rgb=1.0))
     wrapper.modulate()
-    assert wrapper.last['coefficients'].tolist() == [1.0, 1.0]
-    assert not bool(wrapper.last['valid'])
+    assert ogm_record(model)['coefficients'].tolist() == [1.0, 1.0]
+    assert not bool(ogm_record(model)['valid'])
     for name, p in model.named_parameters():
         assert torch.equal(p.grad, before[name])
 

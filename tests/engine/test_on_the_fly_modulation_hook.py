@@ -155,5 +155,5 @@ def test_opm_during_gblend_shadow_training(tmp_path):
     runner = train(tmp_path, max_epochs=2, gblend=gblend,
                    model=dict(opm=dict(start_epoch=0, p_exe=1.0)),
                    hooks=[HOOK])
-    assert runner.model.opm.epoch == 1
+    assert runner.model.modulation_state.epoch == 1
     assert all('opm_q' in e for e in history(tmp_path))

@@ -49,6 +49,18 @@ def maps_of(model, inputs):
     return maps
 
 
+def collect_scores(model, epoch=0):
+    """Have the model's state keep score sums, as a bound OGM-GE wrapper
+    and the hook's epoch would."""
+    model.modulation_state.request_scores(0, None)
+    model.modulation_state.begin_epoch(epoch)
+
+
+def record(model, source):
+    """The step's record of ``source``, or ``None``."""
+    return model.modulation_state.peek_step_records().get(source)
+
+
 # ---- score sources ---------------------------------------------------------
 
 
@@ -156,24 +168,28 @@ def test_training_loss_scores_every_process_batch_once():
     model = build(dict(type='ConcatFusion'))
     inputs, samples, labels = batch(model)
     model.train()
-    model.collect_modality_scores = True
+    # no scoring while nobody asks (no epoch in a window)
+    model.loss(inputs, samples)
+    assert record(model, 'scores') is None
+    collect_scores(model)
     model.loss(inputs, samples)
     model.loss(inputs, samples)
-    sums = model.pop_modality_scores()
+    sums = model.modulation_state.take_scores()
     maps = maps_of(model, inputs)
     one = true_class_probability(
         modality_logits('zero_out', model.modalities, maps, model.fusion,
                         model.heads, model.heads['fused']), labels)
     assert torch.allclose(sums, 2 * one, atol=1e-5)
-    assert model.pop_modality_scores() is None
-    last = model.last_modulation
+    assert model.modulation_state.take_scores() is None
+    last = model.modulation_state.take_step_records()['scores']
     assert torch.allclose(last['scores'], one / 6, atol=1e-6)
     assert torch.allclose(last['ratios'], discrepancy_ratios(one)[0])
-    # no scoring when nobody asks, or in eval mode
-    model.collect_modality_scores = False
-    model.last_modulation = None
-    model.loss(inputs, samples)
-    assert model.last_modulation is None
+    # nor in eval mode
+    model.eval()
+    with torch.no_grad():
+        model.loss(inputs, samples)
+    assert model.modulation_state.take_step_records() == {}
+    assert model.modulation_state.take_scores() is None
 
 
 def test_modality_parameters_are_the_encoders_only():
@@ -218,7 +234,7 @@ def by_name(model, **values):
 def opm_model(**opm):
     model = build(dict(type='ConcatFusion', num_layers=0),
                   opm=dict(dict(start_epoch=0), **opm))
-    model.opm.epoch = 0
+    model.modulation_state.begin_epoch(0)  # as the hook would
     return model
 
 
@@ -227,12 +243,13 @@ def test_opm_drops_the_leading_modality_at_its_rate():
     model.train()
     maps = {m: torch.randn(20_000, 8) + 3 for m in model.modalities}
     out = model.opm(maps, by_name(model, rgb=2.0, audio=0.5))
-    q = dict(zip(model.modalities, model.opm.last['probabilities'].tolist()))
+    q = dict(zip(model.modalities,
+                 record(model, 'opm')['probabilities'].tolist()))
     assert q['audio'] == 0 and q['rgb'] > 0.5
     dropped = (out['rgb'] == 0).all(dim=1).float().mean().item()
     assert dropped == pytest.approx(q['rgb'], abs=0.015)
     assert not (out['audio'] == 0).all(dim=1).any()
-    assert model.opm.last['dropped'].tolist() == pytest.approx(
+    assert record(model, 'opm')['dropped'].tolist() == pytest.approx(
         by_name(model, rgb=dropped * 20_000, audio=0).tolist())
 
 
@@ -241,7 +258,7 @@ def test_opm_rescales_kept_features_by_one_over_one_minus_theta():
     maps = {m: torch.randn(50, 8) for m in model.modalities}
     ratios = by_name(model, rgb=3.0, audio=1 / 3)
     out = model.opm(maps, ratios)
-    q_rgb = model.opm.last['probabilities'].max().item()
+    q_rgb = record(model, 'opm')['probabilities'].max().item()
     theta = q_rgb * 8 / 16  # both modalities have 8 channels
     kept = ~(out['rgb'] == 0).all(dim=1)
     assert torch.allclose(out['rgb'][kept], maps['rgb'][kept] / (1 - theta))
@@ -249,7 +266,7 @@ def test_opm_rescales_kept_features_by_one_over_one_minus_theta():
     # the gradient carries the same factor
     x = {m: v.clone().requires_grad_() for m, v in maps.items()}
     model.opm(x, ratios)['audio'].sum().backward()
-    factor = 1 / (1 - model.opm.last['probabilities'].max().item() / 2)
+    factor = 1 / (1 - record(model, 'opm')['probabilities'].max().item() / 2)
     assert torch.allclose(x['audio'].grad, torch.full((50, 8), factor))
 
 
@@ -273,7 +290,7 @@ def test_opm_in_training_drops_only_before_the_fused_head():
         model.heads[name].register_forward_pre_hook(
             lambda mod, args, name=name: seen.__setitem__(name, args[0]))
     model.loss(inputs, samples)
-    ratios = model.last_modulation['ratios']
+    ratios = record(model, 'scores')['ratios']
     lead = int(ratios.argmax())
     x = seen['fused']
     width = 8
@@ -290,23 +307,26 @@ def test_opm_does_nothing_in_eval_or_outside_its_window():
     inputs, samples, _ = batch(model, n=8)
     model.train()
     # both ends included, as in the authors' code
+    state = model.modulation_state
     for epoch, active in ((1, False), (2, True), (3, True), (4, True),
                           (5, False)):
-        model.opm.epoch = epoch
-        model.opm.last = None
+        state.begin_epoch(epoch)
+        state.take_step_records()
         model.loss(inputs, samples)
-        assert (model.opm.last is not None) == active, epoch
+        assert (record(model, 'opm') is not None) == active, epoch
     model.eval()
-    model.opm.epoch, model.opm.last = 2, None
+    state.begin_epoch(2)
+    state.take_step_records()
     with torch.no_grad():
         model(inputs, samples, mode='predict')
         model(inputs, samples, mode='loss')
-    assert model.opm.last is None
+    assert record(model, 'opm') is None
 
 
 def test_opm_needs_its_hook_and_valid_settings():
-    model = opm_model()
-    model.opm.epoch = None
+    # no epoch given, as without OnTheFlyModulationHook
+    model = build(dict(type='ConcatFusion', num_layers=0),
+                  opm=dict(start_epoch=0))
     inputs, samples, _ = batch(model)
     model.train()
     with pytest.raises(RuntimeError, match='OnTheFlyModulationHook'):
@@ -324,15 +344,14 @@ def test_three_modalities_score_and_drop():
     model = build(dict(type='ConcatFusion', num_layers=0),
                   modalities=('rgb', 'audio', 'flow'),
                   opm=dict(start_epoch=0, p_exe=1.0))
-    model.opm.epoch = 0
+    collect_scores(model, epoch=0)
     inputs, samples, _ = batch(model, n=10)
     model.train()
-    model.collect_modality_scores = True
     losses = model.loss(inputs, samples)
     assert torch.isfinite(losses['loss_fused'])
-    scores = model.pop_modality_scores()
+    scores = model.modulation_state.take_scores()
     assert scores.shape == (3, )
-    ratios = model.last_modulation['ratios']
+    ratios = record(model, 'scores')['ratios']
     assert torch.allclose(ratios, discrepancy_ratios(scores)[0])
-    q = model.opm.last['probabilities']
+    q = record(model, 'opm')['probabilities']
     assert q[ratios.argmin()] == 0

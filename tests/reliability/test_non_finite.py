@@ -189,11 +189,11 @@ class ModulationRecorder(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None):
-        model = runner.model
+        records = runner.model.modulation_state.peek_step_records()
         self.steps.append(dict(
-            valid=bool(model.last_modulation['valid']),
-            k=runner.optim_wrapper.last['coefficients'].tolist(),
-            q=model.opm.last['probabilities'].tolist()))
+            valid=bool(records['scores']['valid']),
+            k=records['ogm']['coefficients'].tolist(),
+            q=records['opm']['probabilities'].tolist()))
 
 
 def test_nan_scores_through_ogm_ge_and_opm_are_neutral(tmp_path,

@@ -21,8 +21,10 @@ from mmaction.registry import HOOKS, OPTIM_WRAPPERS
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from ...datasets.with_audio_track import add_audio_to_pipeline
-from ..heldout_evaluation import unwrap
+from ...datasets.dataset_wrappers import dataset_pipelines
+from ...models.recognizers.multi_head_contract import (MultiHeadModel,
+                                                      check_multi_head_model)
+from ...utils.model_wrappers import unwrap
 from ..optim_wrappers import GradientModulation
 from .on_the_fly_modulation_hook import OnTheFlyModulationHook
 
@@ -39,38 +41,17 @@ def _kind(step) -> Optional[str]:
     return getattr(kind, '__name__', kind)
 
 
-def _pack_steps(pipeline, where: str) -> Iterator[Tuple[str, dict]]:
-    for step in pipeline or []:
-        if _kind(step) == PACK:
-            yield f'{where}[{PACK}].collect_keys', step
-
-
 def pack_steps(dataset, path: str) -> Iterator[Tuple[str, dict]]:
     """Each ``PackActionInputs`` of a dataset config, with its key path.
 
-    Follows dataset wrappers (``dataset``, ``datasets``); for
-    ``WithAudioTrack``, the pipeline it builds (which collects ``imgs`` and
-    ``audios``).
+    Follows dataset wrappers, and takes the pipelines they build
+    (:func:`~mmaction_gblend.datasets.dataset_pipelines`: ``WithAudioTrack``
+    collects ``imgs`` and ``audios``).
     """
-    if not isinstance(dataset, dict):
-        return
-    if _kind(dataset) == 'WithAudioTrack':
-        inner = dataset.get('dataset') or {}
-        own = 'pipeline' in dataset
-        where = f'{path}.pipeline' if own else f'{path}.dataset.pipeline'
-        try:
-            pipeline = add_audio_to_pipeline(
-                dataset['pipeline'] if own else inner.get('pipeline', []),
-                dataset.get('audio_pipeline'), where)
-        except ValueError:
-            return  # the dataset says so itself when it is built
-        yield from _pack_steps(pipeline, where)
-        return
-    if isinstance(dataset.get('pipeline'), (list, tuple)):
-        yield from _pack_steps(dataset['pipeline'], f'{path}.pipeline')
-    yield from pack_steps(dataset.get('dataset'), f'{path}.dataset')
-    for i, sub in enumerate(dataset.get('datasets') or []):
-        yield from pack_steps(sub, f'{path}.datasets[{i}]')
+    for where, pipeline in dataset_pipelines(dataset, path):
+        for step in pipeline or []:
+            if _kind(step) == PACK:
+                yield f'{where}[{PACK}].collect_keys', step
 
 
 def check_pipelines(cfg, model) -> None:
@@ -78,17 +59,18 @@ def check_pipelines(cfg, model) -> None:
 
     Args:
         cfg: The run's config (``runner.cfg``).
-        model: The model, wrapped or not; anything but a
-            ``MultiHeadRecognizer`` is not checked.
+        model: The model, wrapped or not; one that is no
+            :class:`~mmaction_gblend.models.recognizers.MultiHeadModel`
+            (a stock mmaction2 recognizer) is not checked.
 
     Raises:
         ValueError: A pipeline whose ``collect_keys`` is unset, misses a
             branch's ``input_key`` or has a key without a preprocessor.
     """
     model = unwrap(model)
-    input_keys = getattr(model, 'input_keys', None)
-    if not input_keys:
+    if not isinstance(model, MultiHeadModel):
         return
+    input_keys = model.input_keys
     preprocessors = getattr(model.data_preprocessor, 'preprocessors', None)
     wanted = tuple(sorted(set(input_keys.values())))
     for loader in DATALOADERS:
@@ -148,19 +130,19 @@ def check_modulation(runner: Runner) -> None:
     users: List[str] = []  # what asks for modulation, as config keys
     if wrapper is not None:
         users.append(f'optim_wrapper.type={wrapper!r}')
-    if getattr(model, 'opm', None) is not None:
+    # a model outside the contract has no OPM to ask for modulation
+    if isinstance(model, MultiHeadModel) and model.opm is not None:
         users.append('model.opm')
     if hooked:
         users.append('custom_hooks[OnTheFlyModulationHook]')
     if not users:
         return
     what = ' and '.join(users)
-    if not hasattr(model, 'modality_parameters'):
-        raise ValueError(
-            f'{what}: on-the-fly modulation needs a model with per-modality '
-            'parameter groups (model.branches of a MultiHeadRecognizer); '
-            f'the model is a {type(model).__name__}')
-    if getattr(model, 'fusion', None) is None:
+    model = check_multi_head_model(
+        model, f'{what}: on-the-fly modulation needs a model with '
+        'per-modality parameter groups (model.branches of a '
+        'MultiHeadRecognizer)')
+    if model.fusion is None:
         raise ValueError(
             f'{what}: on-the-fly modulation needs two or more modalities; '
             f'model.branches has one: {list(model.modalities)}')

@@ -20,15 +20,21 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from ...blending import (BlendEstimate, blend_statistics,
-                         bootstrap_weight_intervals, paired_standard_errors)
-from ...models.recognizers.multi_head_recognizer import check_blend_weights
+                         bootstrap_weight_intervals, check_blend_weights,
+                         paired_standard_errors)
+from ...datasets.dataset_wrappers import dataset_pipeline
+from ...datasets.heldout_split import (heldout_split_config,
+                                       measurement_config,
+                                       training_subset_config)
+from ...models.recognizers.multi_head_contract import (MultiHeadModel,
+                                                      check_multi_head_model)
+from ...utils.model_wrappers import unwrap
 from ..batchnorm_recalibration import batchnorm_layers, recalibrate_batchnorm
 from ..blend_schedule import HOOK_KEY, Estimate, blend_schedule
-from ..heldout_evaluation import ModelHeads, measure_models, unwrap
+from ..heldout_evaluation import ModelHeads, measure_models
 from ..history_file import append_history, rewrite_history
 from ..shadow_training import flatten_schedulers, shadow_train
 
-SPLIT_DATASET = 'HeldOutSplitDataset'
 #: The main model's name among the shadow copies (not an identifier, so
 #: no modality can be called that).
 MAIN = '<main>'
@@ -276,46 +282,29 @@ class GradientBlendingHook(Hook):
 
     def _split_config(self, runner: Runner) -> dict:
         """The train dataset config as a ``HeldOutSplitDataset``."""
-        dataset = copy.deepcopy(runner.cfg.train_dataloader['dataset'])
-        if dataset.get('type') == SPLIT_DATASET:
-            if dataset.get('part', 'train') != 'train':
-                raise ValueError(
-                    'train_dataloader.dataset is a HeldOutSplitDataset with '
-                    f"part={dataset.get('part')!r}; training needs "
-                    "part='train'")
-            return dataset
-        if self.exclude_heldout:
+        return heldout_split_config(
+            runner.cfg.train_dataloader['dataset'], self.heldout_fraction,
+            self.seed, self.exclude_heldout, owner='GradientBlendingHook')
+
+    def _measure_pipeline(self, runner: Runner) -> Optional[List[dict]]:
+        """The pipeline the measurement loaders run; ``None``: the
+        training pipeline."""
+        if self.measure_pipeline == 'train':
+            return None
+        if self.measure_pipeline != 'val':
+            return list(self.measure_pipeline)
+        if not runner.cfg.get('val_dataloader'):
             raise ValueError(
-                'GradientBlendingHook: wrap train_dataloader.dataset in '
-                "dict(type='HeldOutSplitDataset', part='train', "
-                'fraction=..., dataset=...) so the held-out samples stay out '
-                'of training, or set exclude_heldout=False to measure on '
-                'samples the model also trains on (not the paper\'s method)')
-        return dict(type=SPLIT_DATASET, dataset=dataset, part='all',
-                    fraction=self.heldout_fraction, seed=self.seed)
+                "GradientBlendingHook.measure_pipeline='val' needs a "
+                "val_dataloader; set measure_pipeline='train' or give "
+                'a list of transforms')
+        return dataset_pipeline(runner.cfg.val_dataloader['dataset'])
 
     def _measure_loader(self, runner: Runner, split: dict, part: str):
         cfg = copy.deepcopy(runner.cfg.train_dataloader)
-        dataset = copy.deepcopy(split)
-        dataset['part'] = part
-        if self.probe_size is not None:
-            dataset['probe_size'] = self.probe_size
-        if self.measure_pipeline == 'val':
-            if not runner.cfg.get('val_dataloader'):
-                raise ValueError(
-                    "GradientBlendingHook.measure_pipeline='val' needs a "
-                    "val_dataloader; set measure_pipeline='train' or give "
-                    'a list of transforms')
-            val = runner.cfg.val_dataloader['dataset']
-            # a dataset wrapper (WithAudioTrack) keeps it in its dataset
-            pipeline = val.get('pipeline') or (
-                val.get('dataset') or {}).get('pipeline')
-            if pipeline is not None:
-                dataset['dataset']['pipeline'] = copy.deepcopy(pipeline)
-        elif not isinstance(self.measure_pipeline, str):
-            dataset['dataset']['pipeline'] = list(self.measure_pipeline)
-        dataset['dataset']['test_mode'] = False
-        cfg['dataset'] = dataset
+        cfg['dataset'] = measurement_config(split, part,
+                                            self._measure_pipeline(runner),
+                                            self.probe_size)
         cfg['sampler'] = dict(type='DefaultSampler', shuffle=False,
                               round_up=False)
         cfg.pop('batch_sampler', None)
@@ -335,20 +324,23 @@ class GradientBlendingHook(Hook):
             self.shadow_loader = runner.train_dataloader
             self.shadow_probe_loader = self.probe_loader
             return
-        subset = dict(split, part='train', subset=self.shadow_fraction)
+        subset = training_subset_config(split, self.shadow_fraction)
         cfg = copy.deepcopy(runner.cfg.train_dataloader)
-        cfg['dataset'] = copy.deepcopy(subset)
+        cfg['dataset'] = subset
         self.shadow_loader = Runner.build_dataloader(cfg, seed=runner.seed)
         self.shadow_probe_loader = self._measure_loader(runner, subset,
                                                         'probe')
 
-    def _initial_weights(self, model) -> Optional[Dict[str, float]]:
+    def _initial_weights(self,
+                         model: MultiHeadModel) -> Optional[Dict[str, float]]:
         if self.weights == 'uniform':
             return {h: 1 / len(model.head_names) for h in model.head_names}
         return self.weights
 
     def before_train(self, runner: Runner) -> None:
-        model = unwrap(runner.model)
+        model = check_multi_head_model(
+            unwrap(runner.model), 'GradientBlendingHook needs a model with '
+            'a head per modality and a fused head (MultiHeadRecognizer)')
         self.plan = blend_schedule(self.mode, self.estimator,
                                    runner.max_epochs, self.warmup_epochs,
                                    self.super_epochs, self.offline_horizon)
@@ -455,7 +447,7 @@ class GradientBlendingHook(Hook):
         del shadows
         return samples[MAIN], {head: samples[head][head] for head in heads}
 
-    def _estimate(self, model, before: Samples, after: Samples,
+    def _estimate(self, model: MultiHeadModel, before: Samples, after: Samples,
                   trained_with: Optional[Dict[str, float]], seed: int,
                   bootstrap: int
                   ) -> Tuple[BlendEstimate, Dict[str, Tuple[float, float]],

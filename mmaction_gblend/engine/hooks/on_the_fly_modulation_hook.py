@@ -2,11 +2,13 @@
 
 The modulation itself happens elsewhere: OGM-GE in the optim wrapper
 (:class:`~mmaction_gblend.engine.OGMGEOptimWrapper`) between backward and
-step, OPM in the recognizer's forward. This hook wires them up (binds the
-wrapper to the model's per-modality parameters, tells both the epoch, asks
-the model for scores while OGM-GE is on) and logs what they did: per step
-as ``train/`` scalars beside the losses (and a line at DEBUG level), per
-epoch as a summary line, visualizer scalars and a JSON-lines history.
+step, OPM in the recognizer's forward; both meet in the recognizer's
+:class:`~mmaction_gblend.models.modulation.ModulationState`. This hook
+binds the wrapper to the model's per-modality parameters, starts each epoch
+on the state, and logs what the step did (the state's records, taken after
+each step): per step as ``train/`` scalars beside the losses (and a line at
+DEBUG level), per epoch as a summary line, visualizer scalars and a
+JSON-lines history.
 """
 import logging
 import os.path as osp
@@ -18,14 +20,17 @@ from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from ..heldout_evaluation import unwrap
+from ...models.modulation.modulation_state import (FEATURE_DROP, GRADIENT,
+                                                   SCORES, ModulationState)
+from ...models.recognizers.multi_head_contract import check_multi_head_model
+from ...utils.model_wrappers import unwrap
 from ..history_file import append_history, rewrite_history
 from ..optim_wrappers import GradientModulation
 
-# (source, key in its ``last`` dict, name in the logs); one value a modality.
-_PER_MODALITY = (('model', 'scores', 'score'), ('model', 'ratios', 'ratio'),
-                 ('ogm', 'coefficients', 'ogm_k'),
-                 ('opm', 'probabilities', 'opm_q'))
+# (source, key in its record, name in the logs); one value a modality.
+_PER_MODALITY = ((SCORES, 'scores', 'score'), (SCORES, 'ratios', 'ratio'),
+                 (GRADIENT, 'coefficients', 'ogm_k'),
+                 (FEATURE_DROP, 'probabilities', 'opm_q'))
 
 
 @HOOKS.register_module()
@@ -55,6 +60,8 @@ class OnTheFlyModulationHook(Hook):
         self.history: List[dict] = []
         self._sums: Dict[str, torch.Tensor] = {}
         self._counts: Dict[str, int] = {}
+        # the model's, from before_train on
+        self._state: Optional[ModulationState] = None
 
     # set-up ----------------------------------------------------------------
 
@@ -64,14 +71,13 @@ class OnTheFlyModulationHook(Hook):
         return wrapper if isinstance(wrapper, GradientModulation) else None
 
     def before_train(self, runner: Runner) -> None:
-        model = unwrap(runner.model)
-        if not hasattr(model, 'modality_parameters'):
-            raise ValueError(
-                'OnTheFlyModulationHook needs a MultiHeadRecognizer with '
-                f'per-modality branches; model is {type(model).__name__}')
+        model = check_multi_head_model(
+            unwrap(runner.model), 'OnTheFlyModulationHook needs a '
+            'MultiHeadRecognizer with per-modality branches')
         model.modality_parameters()  # raises for a uni-modal model
         self.modalities = list(model.modalities)
-        self.opm = getattr(model, 'opm', None)
+        self._state = model.modulation_state
+        self.opm = model.opm
         self.ogm = self._ogm_wrapper(runner)
         if self.opm is None and self.ogm is None:
             raise ValueError(
@@ -91,46 +97,24 @@ class OnTheFlyModulationHook(Hook):
         # before its first checkpoint, or an earlier run in this work dir,
         # may have left lines in the file.
         rewrite_history(self._history_path(runner), self.history)
-        self._set_epoch(runner)
+        self._state.begin_epoch(runner.epoch)
 
     def _history_path(self, runner: Runner) -> str:
         return osp.join(runner.work_dir, self.history_file)
 
     def before_train_epoch(self, runner: Runner) -> None:
-        self._set_epoch(runner)
+        self._state.begin_epoch(runner.epoch)
         self._sums, self._counts = {}, {}
 
-    def _set_epoch(self, runner: Runner) -> None:
-        model = unwrap(runner.model)
-        if self.opm is not None:
-            self.opm.epoch = runner.epoch
-        if self.ogm is not None:
-            self.ogm.epoch = runner.epoch
-        model.collect_modality_scores = (self.ogm is not None
-                                         and self.ogm.in_window())
-
     # per step --------------------------------------------------------------
-
-    def _take_last(self, runner: Runner) -> Dict[str, Dict[str, torch.Tensor]]:
-        """The model's, OPM's and the wrapper's record of this step (each
-        cleared, so a step that did nothing is not counted twice)."""
-        model = unwrap(runner.model)
-        found = {}
-        for source, owner, attr in (('model', model, 'last_modulation'),
-                                    ('opm', self.opm, 'last'),
-                                    ('ogm', self.ogm, 'last')):
-            record = getattr(owner, attr, None) if owner is not None else None
-            if record is not None:
-                found[source] = record
-                setattr(owner, attr, None)
-        return found
 
     def after_train_iter(self,
                          runner: Runner,
                          batch_idx: int,
                          data_batch=None,
                          outputs=None) -> None:
-        records = self._take_last(runner)
+        # taken, so a step that did nothing is not counted twice
+        records = self._state.take_step_records()
         if not records:
             return
         names, values = [], []
@@ -138,16 +122,16 @@ class OnTheFlyModulationHook(Hook):
             if source in records:
                 names += [f'{label}_{m}' for m in self.modalities]
                 values.append(records[source][key].detach().float())
-        if 'opm' in records:
-            opm = records['opm']
+        if FEATURE_DROP in records:
+            opm = records[FEATURE_DROP]
             names += ['opm_executed'] + [
                 f'opm_dropped_{m}' for m in self.modalities
             ] + ['opm_samples']
             values += [opm['executed'].reshape(1), opm['dropped'].float(),
                        opm['samples'].reshape(1)]
-        if 'model' in records:
+        if SCORES in records:
             names.append('invalid_scores')
-            values.append((~records['model']['valid']).float().reshape(1))
+            values.append((~records[SCORES]['valid']).float().reshape(1))
         step = torch.cat([v.reshape(-1).cpu() for v in values])
         for name, value in zip(names, step):
             if not torch.isfinite(value):

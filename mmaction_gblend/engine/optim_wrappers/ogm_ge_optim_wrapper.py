@@ -20,7 +20,9 @@ modulation, the GE noise and the clipping all see true gradients (a
 The math is in :mod:`mmaction_gblend.blending.modulation`; the groups come
 from ``MultiHeadRecognizer.modality_parameters``
 (:mod:`mmaction_gblend.models.modulation.parameter_sets`), bound by
-``OnTheFlyModulationHook``.
+``OnTheFlyModulationHook``. The epoch, the scores and the record of each
+step go through the model's
+:class:`~mmaction_gblend.models.modulation.ModulationState`.
 """
 from typing import Dict, List, Optional
 
@@ -32,7 +34,9 @@ from ...blending.modulation import (check_coefficient_form,
                                     check_epoch_window, describe_epoch_window,
                                     discrepancy_ratios, in_epoch_window,
                                     modulate_gradients_, ogm_coefficients)
-from ...models.modulation import check_parameter_set
+from ...models.modulation import ModulationState, check_parameter_set
+from ...models.recognizers.multi_head_contract import (MultiHeadModel,
+                                                      check_multi_head_model)
 
 __all__ = ['OGMGEOptimWrapper', 'AmpOGMGEOptimWrapper']
 
@@ -89,16 +93,13 @@ class GradientModulation:
             raise ValueError(f'{name}: {err}') from None
         self.alpha = float(alpha)
         self.ge_noise = bool(ge_noise)
-        #: Current epoch, set by OnTheFlyModulationHook.
-        self.epoch: Optional[int] = None
-        #: What the last step did (tensors), for the hook's logs.
-        self.last: Optional[Dict[str, torch.Tensor]] = None
-        self._model = None
+        self._state: Optional[ModulationState] = None
         self._groups: Optional[Dict[str, List[torch.nn.Parameter]]] = None
         self._seed = 0
 
-    def bind(self, model, seed: int = 0) -> None:
-        """Take the model's per-modality encoder parameters (called by
+    def bind(self, model: MultiHeadModel, seed: int = 0) -> None:
+        """Take the model's per-modality encoder parameters and ask its
+        modulation state for the scores in the window (called by
         OnTheFlyModulationHook before training).
 
         Args:
@@ -106,15 +107,15 @@ class GradientModulation:
             seed: The run's seed (the same on every process) for GE noise.
 
         Raises:
-            ValueError: If the model has no per-modality parameter groups,
-                or a group has parameters the optimizer does not update.
+            ValueError: If the model is no
+                :class:`~mmaction_gblend.models.recognizers.MultiHeadModel`
+                (naming what it lacks) or has one modality, or a group has
+                parameters the optimizer does not update.
         """
         name = type(self).__name__
-        if not hasattr(model, 'modality_parameters'):
-            raise ValueError(
-                f'optim_wrapper.type={name} needs a model with per-modality '
-                f'parameter groups (MultiHeadRecognizer); '
-                f'{type(model).__name__} has none')
+        check_multi_head_model(
+            model, f'optim_wrapper.type={name} needs a model with '
+            'per-modality parameter groups (MultiHeadRecognizer)')
         groups = model.modality_parameters(self.params)
         optimized = {
             id(p)
@@ -129,12 +130,15 @@ class GradientModulation:
                 raise ValueError(
                     f'{name}: some {modality!r} encoder parameters are not '
                     'in the optimizer, so modulating them would do nothing')
-        self._model, self._groups, self._seed = model, groups, int(seed)
+        self._state, self._groups, self._seed = (model.modulation_state,
+                                                 groups, int(seed))
+        self._state.request_scores(self.start_epoch, self.end_epoch)
 
     def in_window(self) -> bool:
-        """Whether the current epoch is in ``start_epoch..end_epoch``, both
-        included."""
-        return in_epoch_window(self.epoch, self.start_epoch, self.end_epoch)
+        """Whether the current epoch (the bound model's) is in
+        ``start_epoch..end_epoch``, both included; False before binding."""
+        epoch = None if self._state is None else self._state.epoch
+        return in_epoch_window(epoch, self.start_epoch, self.end_epoch)
 
     def describe(self) -> str:
         """The settings, for the log (``OnTheFlyModulationHook``)."""
@@ -160,8 +164,7 @@ class GradientModulation:
             raise RuntimeError(
                 f'{type(self).__name__} is not bound to a model: add '
                 "dict(type='OnTheFlyModulationHook') to custom_hooks")
-        scores = self._model.pop_modality_scores()
-        self.last = None
+        scores = self._state.take_scores()
         if scores is None or not self.in_window():
             return
         ratios, valid = discrepancy_ratios(scores)
@@ -175,7 +178,7 @@ class GradientModulation:
                 generator = self._noise_generator(grads[0].device)
             modulate_gradients_(grads, k[i].to(grads[0].device),
                                 noise=self.ge_noise, generator=generator)
-        self.last = dict(coefficients=k, ratios=ratios, valid=valid)
+        self._state.record_gradient_modulation(k, ratios, valid)
 
 
 @OPTIM_WRAPPERS.register_module()

@@ -9,6 +9,10 @@ before the fused head, and every modality's features are rescaled by
 dropped in eval mode or outside the epoch window (``start_epoch`` to
 ``end_epoch``, both included, as OGM-GE's). The modality heads always
 see the full features.
+
+The epoch comes from the recognizer's
+:class:`~mmaction_gblend.models.modulation.ModulationState`, and what each
+batch's drop did goes there, for ``OnTheFlyModulationHook``'s logs.
 """
 import random
 from typing import Dict, Optional, Sequence
@@ -19,6 +23,7 @@ import torch.nn as nn
 from ...blending.modulation import (check_epoch_window, describe_epoch_window,
                                     in_epoch_window, opm_drop_probabilities,
                                     opm_rescale_factor, sample_drop_mask)
+from .modulation_state import ModulationState
 
 __all__ = ['PredictionModulation']
 
@@ -46,6 +51,8 @@ class PredictionModulation(nn.Module):
         end_epoch: Last epoch with dropping (included); ``None`` for no
             end.
         rescale: Rescale by ``1 / (1 - theta)``.
+        state: The recognizer's modulation state, which gives the epoch and
+            takes the records; ``None`` for one of its own.
     """
 
     def __init__(self,
@@ -56,7 +63,8 @@ class PredictionModulation(nn.Module):
                  p_exe: float = 0.7,
                  start_epoch: int = 5,
                  end_epoch: Optional[int] = None,
-                 rescale: bool = True) -> None:
+                 rescale: bool = True,
+                 state: Optional[ModulationState] = None) -> None:
         super().__init__()
         self.modalities = list(modalities)
         self.q_base = _check_probability('q_base', q_base)
@@ -72,10 +80,7 @@ class PredictionModulation(nn.Module):
             'dims',
             torch.tensor([float(feat_dims[m]) for m in self.modalities]),
             persistent=False)
-        #: Current epoch, set by ``OnTheFlyModulationHook``.
-        self.epoch: Optional[int] = None
-        #: What the last training batch did, for the hook's logs (tensors).
-        self.last: Optional[Dict[str, torch.Tensor]] = None
+        self._state = ModulationState() if state is None else state
 
     def extra_repr(self) -> str:
         return (f'q_base={self.q_base}, lam={self.lam}, p_exe={self.p_exe}, '
@@ -88,12 +93,13 @@ class PredictionModulation(nn.Module):
         Raises:
             RuntimeError: If no epoch was set: OPM is driven by the hook.
         """
-        if self.epoch is None:
+        epoch = self._state.epoch
+        if epoch is None:
             raise RuntimeError(
                 'MultiHeadRecognizer.opm is set but no epoch was given to '
                 "it: add dict(type='OnTheFlyModulationHook') to "
                 'custom_hooks')
-        return in_epoch_window(self.epoch, self.start_epoch, self.end_epoch)
+        return in_epoch_window(epoch, self.start_epoch, self.end_epoch)
 
     def forward(self, maps: Dict[str, torch.Tensor], ratios: torch.Tensor,
                 views: int = 1) -> Dict[str, torch.Tensor]:
@@ -128,9 +134,5 @@ class PredictionModulation(nn.Module):
                     maps[m].dtype)
                 out[m] = maps[m] * keep.reshape((-1, ) + (1, ) *
                                                 (maps[m].dim() - 1))
-        self.last = dict(
-            probabilities=q,
-            executed=q.new_tensor(float(executed)),
-            dropped=dropped,
-            samples=q.new_tensor(float(batch)))
+        self._state.record_feature_drop(q, executed, dropped, batch)
         return out

@@ -12,86 +12,25 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
-from mmengine.dist import all_reduce
 from mmengine.model import BaseModel, ModuleDict
 
-from ...blending.modulation import discrepancy_ratios
-from ..fusions import BaseFusion
-from ..modulation import (PredictionModulation, encoder_parameters,
-                          modality_logits, resolve_score_source,
-                          true_class_probability)
+from ...blending.gblend import check_blend_weights
+from ..modulation import (ModulationState, PredictionModulation,
+                          encoder_parameters, modality_logits,
+                          resolve_score_source, true_class_probability)
 from ..utils import global_avg_pool, load_branch_checkpoint, stack_labels
+from .recognizer_checks import (DEFAULT_INPUT_FORMAT, FUSED, INPUT_FORMATS,
+                                BranchConfig, check_batch_keys, check_branch,
+                                check_choice, check_fusion,
+                                check_modality_names, check_opm,
+                                check_preprocessor_keys)
 
-FUSED = 'fused'
-# How a branch's input folds into a batch for its backbone (see _fold).
-INPUT_FORMATS = ('NCTHW', 'NCTF', 'NCHW')
-DEFAULT_INPUT_FORMAT = dict(imgs='NCTHW', audios='NCTF', flows='NCTHW')
-
-
-def check_blend_weights(weights: Dict[str, float],
-                        heads: Optional[Sequence[str]],
-                        key: str) -> List[float]:
-    """Validate blend weights: one per head, finite, >= 0, summing to 1.
-
-    Args:
-        weights: ``{head: weight}``.
-        heads: The model's heads, in order; ``None`` checks the values only
-            (a hook's config, before the model exists).
-        key: The config key, for the messages (e.g. ``model.blend_weights``).
-
-    Returns:
-        The weights in the order of ``heads`` (else of ``weights``).
-
-    Raises:
-        ValueError: Naming ``key``, the heads and what was expected.
-    """
-    if not isinstance(weights, dict):
-        raise ValueError(f'{key} must be a dict {{head: weight}}, got '
-                         f'{weights!r}')
-    if heads is None:
-        heads = list(weights)
-    if set(weights) != set(heads):
-        raise ValueError(
-            f'{key} must give one weight per head {list(heads)}, got '
-            f'{sorted(weights)}')
-    values = [float(weights[h]) for h in heads]
-    if not all(v == v and abs(v) != float('inf') for v in values):
-        raise ValueError(f'{key} must be finite, got {dict(weights)}')
-    if min(values) < 0:
-        raise ValueError(f'{key} must be >= 0, got {dict(weights)}')
-    if abs(sum(values) - 1.0) > 1e-4:
-        raise ValueError(f'{key} must sum to 1, got {dict(weights)} '
-                         f'(sum {sum(values):.6g})')
-    return values
-
-
-def _check_batch_keys(preprocessor: nn.Module, args: tuple,
-                      kwargs: dict) -> None:
-    """Forward pre-hook of the data preprocessor, for every batch.
-
-    Names both sides when the batch's inputs (the pipeline's
-    ``PackActionInputs.collect_keys``) do not fit
-    ``model.data_preprocessor.preprocessors``; mmaction2's preprocessor
-    would fail with a bare ``KeyError`` or ``AttributeError``. It also
-    catches configs run without ``ConfigCheckHook``.
-    """
-    data = args[0] if args else kwargs.get('data')
-    inputs = data.get('inputs') if isinstance(data, dict) else None
-    if inputs is None:
-        return
-    known = sorted(preprocessor.preprocessors)
-    if not isinstance(inputs, dict):
-        raise TypeError(
-            'MultiHeadRecognizer needs the batch inputs as a dict '
-            f'{{input_key: tensors}}, got {type(inputs).__name__}: set the '
-            f'pipeline\'s PackActionInputs.collect_keys (to {tuple(known)})')
-    unknown = sorted(set(inputs) - set(known))
-    if unknown:
-        raise ValueError(
-            f'the batch has inputs {sorted(inputs)} (the pipeline\'s '
-            'PackActionInputs.collect_keys), but '
-            f'model.data_preprocessor.preprocessors has none for {unknown} '
-            f'(it has {known})')
+# The constants and the weight check are re-exported for code that imports
+# them from the recognizer's module.
+__all__ = [
+    'MultiHeadRecognizer', 'FUSED', 'INPUT_FORMATS', 'DEFAULT_INPUT_FORMAT',
+    'check_blend_weights'
+]
 
 
 @MODELS.register_module()
@@ -113,15 +52,22 @@ class MultiHeadRecognizer(BaseModel):
     Configs are checked when the model is built (branches against
     ``data_preprocessor.preprocessors``, the fusion against the number of
     modalities, ``blend_weights``), and every batch's input keys against
-    the preprocessors; errors name the config keys (``model.fusion.type``,
-    ``model.branches.<m>.input_key``, ...). ``ConfigCheckHook`` checks the
-    pipelines before the run starts.
+    the preprocessors (:mod:`.recognizer_checks`); errors name the config
+    keys (``model.fusion.type``, ``model.branches.<m>.input_key``, ...).
+    ``ConfigCheckHook`` checks the pipelines before the run starts.
 
     On-the-fly modulation (OGM-GE, OPM) reads per-modality scores of each
     training batch (``score_source``, summed over all processes); OPM drops
     features before the fused head (``opm``); OGM-GE modulates the encoders'
     gradients through :meth:`modality_parameters` (see
-    ``OGMGEOptimWrapper``). Both are driven by ``OnTheFlyModulationHook``.
+    ``OGMGEOptimWrapper``). Epoch, scores and what each step did live in
+    :attr:`modulation_state` (a
+    :class:`~mmaction_gblend.models.modulation.ModulationState`), which
+    ``OnTheFlyModulationHook`` drives.
+
+    What the engine (hooks, G-Blend's measurement and shadow training, the
+    OGM-GE wrapper) uses of this class is written down in
+    :class:`~.multi_head_contract.MultiHeadModel`.
 
     Args:
         branches: ``{modality: dict(backbone=..., feat_dim=..., input_key=...,
@@ -180,22 +126,13 @@ class MultiHeadRecognizer(BaseModel):
             data_preprocessor = dict(type='ActionDataPreprocessor')
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if not branches:
-            raise ValueError('MultiHeadRecognizer.branches is empty')
         # By name, not by the config's dict order: mmengine writes configs
         # back (work_dir/<config>.py) with their keys sorted, and a model
         # built from that copy must be the same model (same concatenation
         # order in the fusion, same order of blend_weights).
-        self.modalities = sorted(branches)
-        for name in self.modalities:
-            if not name.isidentifier() or 'loss' in name or name == FUSED:
-                raise ValueError(
-                    f'MultiHeadRecognizer.branches: bad modality name '
-                    f'{name!r} (an identifier, not {FUSED!r}, without '
-                    '"loss", which would make its metrics optimised)')
-        if average_clips not in ('prob', 'score'):
-            raise ValueError("MultiHeadRecognizer.average_clips must be "
-                             f"'prob' or 'score', got {average_clips!r}")
+        self.modalities = sorted(branches or {})
+        check_modality_names(self.modalities)
+        check_choice('average_clips', average_clips, ('prob', 'score'))
         self.num_classes = num_classes
         self.average_clips = average_clips
 
@@ -208,15 +145,15 @@ class MultiHeadRecognizer(BaseModel):
         self.input_formats: Dict[str, str] = {}
         self.feat_dims: Dict[str, int] = {}
         self.branch_init: Dict[str, dict] = {}
-        self._check_preprocessor_keys(data_preprocessor, {
+        check_preprocessor_keys(data_preprocessor, {
             name: cfg.get('input_key', name)
             for name, cfg in branches.items()
         })
         if hasattr(self.data_preprocessor, 'preprocessors'):
             self.data_preprocessor.register_forward_pre_hook(
-                _check_batch_keys, with_kwargs=True)
+                check_batch_keys, with_kwargs=True)
         for name in self.modalities:
-            self._build_branch(name, dict(branches[name]))
+            self._build_branch(name, check_branch(name, branches[name]))
 
         head = dict(head or dict(type='ClassifierHead'))
         head.setdefault('type', 'ClassifierHead')
@@ -226,22 +163,14 @@ class MultiHeadRecognizer(BaseModel):
                      num_classes=num_classes))
             for name in self.modalities
         })
-        if len(self.modalities) > 1:
-            if fusion is None:
-                raise ValueError(
-                    'MultiHeadRecognizer.fusion is required for '
-                    f'{len(self.modalities)} modalities')
-            self._check_fusion(fusion, self.modalities)
+        check_fusion(fusion, self.modalities)
+        self.fusion = None
+        if fusion is not None:
             self.fusion = MODELS.build(
                 dict(fusion, in_channels=dict(self.feat_dims)))
             self.heads[FUSED] = MODELS.build(
                 dict(head, in_channels=self.fusion.out_channels,
                      num_classes=num_classes))
-        elif fusion is not None:
-            raise ValueError('MultiHeadRecognizer.fusion given for a single '
-                             'modality; a uni-modal model has no fusion')
-        else:
-            self.fusion = None
         self.head_names = list(self.heads)
 
         if blend_weights is None:
@@ -255,100 +184,30 @@ class MultiHeadRecognizer(BaseModel):
                 dtype=torch.float32))
         self.predict_head = predict_head or (
             FUSED if self.fusion is not None else self.modalities[0])
-        if self.predict_head not in self.head_names:
-            raise ValueError(
-                f'MultiHeadRecognizer.predict_head must be one of '
-                f'{self.head_names}, got {self.predict_head!r}')
+        check_choice('predict_head', self.predict_head, self.head_names)
         self.loss_cls = MODELS.build(
             loss_cls or dict(type='CrossEntropyLoss'))
         self._build_modulation(score_source, opm)
 
     def _build_modulation(self, score_source: str,
                           opm: Optional[dict]) -> None:
-        if self.fusion is None:
-            if opm is not None:
-                raise ValueError('MultiHeadRecognizer.opm needs two or more '
-                                 'modalities (a fused head)')
-            self.score_source = None
-        else:
-            self.score_source = resolve_score_source(
-                score_source, self.fusion, self.heads[FUSED])
+        check_opm(opm, self.modalities)
+        self.score_source = None if self.fusion is None else \
+            resolve_score_source(score_source, self.fusion, self.heads[FUSED])
+        #: What on-the-fly modulation knows during training; the hook, OPM
+        #: and the OGM-GE optim wrapper all go through it.
+        self.modulation_state = ModulationState()
         self.opm = None if opm is None else PredictionModulation(
-            self.modalities, self.feat_dims, **opm)
-        #: Set by OnTheFlyModulationHook while OGM-GE needs the scores.
-        self.collect_modality_scores = False
-        self._score_sums: Optional[torch.Tensor] = None
-        #: Scores and ratios of the last training batch (for logs).
-        self.last_modulation: Optional[Dict[str, torch.Tensor]] = None
+            self.modalities, self.feat_dims, state=self.modulation_state,
+            **opm)
 
-    # construction helpers -------------------------------------------------
-
-    def _build_branch(self, name: str, cfg: dict) -> None:
-        where = f'MultiHeadRecognizer.branches.{name}'
-        if 'backbone' not in cfg or 'feat_dim' not in cfg:
-            raise ValueError(f'{where} needs "backbone" and "feat_dim"')
-        key = cfg.pop('input_key', name)
-        fmt = cfg.pop('input_format', DEFAULT_INPUT_FORMAT.get(key))
-        if fmt not in INPUT_FORMATS:
-            raise ValueError(f'{where}.input_format must be one of '
-                             f'{INPUT_FORMATS}, got {fmt!r}')
-        self.backbones[name] = MODELS.build(cfg.pop('backbone'))
-        self.input_keys[name] = key
-        self.input_formats[name] = fmt
-        self.feat_dims[name] = int(cfg.pop('feat_dim'))
-        if cfg.get('init_from') is not None:
-            self.branch_init[name] = dict(cfg.pop('init_from'))
-        cfg.pop('init_from', None)
-        if cfg:
-            raise ValueError(f'{where}: unknown keys {sorted(cfg)}')
-
-    @staticmethod
-    def _check_preprocessor_keys(preprocessor: dict,
-                                 input_keys: Dict[str, str]) -> None:
-        """The preprocessor must handle every branch's input key."""
-        sub = preprocessor.get('preprocessors') \
-            if isinstance(preprocessor, dict) else None
-        if sub is None:
-            if len(input_keys) > 1:
-                raise ValueError(
-                    'MultiHeadRecognizer.data_preprocessor must be a '
-                    'MultiModalDataPreprocessor with one preprocessor per '
-                    f'input key {sorted(set(input_keys.values()))}')
-            return
-        missing = [f'model.branches.{name}.input_key={key!r}'
-                   for name, key in sorted(input_keys.items())
-                   if key not in sub]
-        if missing:
-            raise ValueError(
-                f'model.data_preprocessor.preprocessors (keys {sorted(sub)}) '
-                f'has no preprocessor for {", ".join(missing)}: it needs one '
-                'per input key, and the pipeline\'s '
-                'PackActionInputs.collect_keys must name the key too')
-
-    @staticmethod
-    def _check_fusion(fusion: dict, modalities: List[str]) -> None:
-        """Name the key when the fusion is unknown or cannot fuse this many
-        modalities (its own error would name ``in_channels``, which the
-        recognizer fills in, not the user)."""
-        kind = fusion.get('type') if isinstance(fusion, dict) else None
-        cls = MODELS.get(kind) if isinstance(kind, str) else kind
-        fusions = {
-            name: module
-            for name, module in sorted(MODELS.module_dict.items())
-            if isinstance(module, type) and issubclass(module, BaseFusion)
-        }
-        if cls is None:
-            raise ValueError(
-                f'model.fusion.type={kind!r} is not a registered module; '
-                f'the fusions are {list(fusions)}')
-        count = len(modalities)
-        if isinstance(cls, type) and issubclass(cls, BaseFusion) and \
-                not cls.accepts(count):
-            fitting = [n for n, m in fusions.items() if m.accepts(count)]
-            raise ValueError(
-                f'model.fusion.type={cls.__name__!r} fuses {cls.arity()} '
-                f'modalities, but model.branches has {count}: {modalities}; '
-                f'fusions for {count}: {fitting}')
+    def _build_branch(self, name: str, branch: BranchConfig) -> None:
+        self.backbones[name] = MODELS.build(branch.backbone)
+        self.input_keys[name] = branch.input_key
+        self.input_formats[name] = branch.input_format
+        self.feat_dims[name] = branch.feat_dim
+        if branch.init_from is not None:
+            self.branch_init[name] = branch.init_from
 
     def init_weights(self) -> None:
         """Initialise, then load the branches' ``init_from`` checkpoints."""
@@ -383,29 +242,13 @@ class MultiHeadRecognizer(BaseModel):
             (m, [p for _, p in encoder_parameters(self.backbones[m], params)])
             for m in self.modalities)
 
-    def pop_modality_scores(self) -> Optional[torch.Tensor]:
-        """The ``[M]`` score sums since the last call (all processes'), or
-        ``None`` if no batch was scored; the sums restart from zero."""
-        sums, self._score_sums = self._score_sums, None
-        return sums
-
-    def _modulation_signal(self, maps: Dict[str, torch.Tensor],
-                           labels: torch.Tensor) -> torch.Tensor:
+    def _score_modalities(self, maps: Dict[str, torch.Tensor],
+                          labels: torch.Tensor) -> torch.Tensor:
         """This batch's discrepancy ratios, from all processes' scores."""
         logits = modality_logits(self.score_source, self.modalities, maps,
                                  self.fusion, self.heads, self.heads[FUSED])
-        scores = true_class_probability(logits, labels)
-        counted = torch.cat([scores, scores.new_tensor([labels.shape[0]])])
-        # One collective per step, so every process gets the same ratios.
-        all_reduce(counted, op='sum')
-        scores, count = counted[:-1], counted[-1]
-        if self.collect_modality_scores:
-            self._score_sums = scores if self._score_sums is None else \
-                self._score_sums + scores
-        ratios, valid = discrepancy_ratios(scores)
-        self.last_modulation = dict(
-            scores=scores / count.clamp_min(1), ratios=ratios, valid=valid)
-        return ratios
+        return self.modulation_state.observe_scores(
+            true_class_probability(logits, labels), labels.shape[0])
 
     # blend weights --------------------------------------------------------
 
@@ -553,8 +396,8 @@ class MultiHeadRecognizer(BaseModel):
         opm_on = self.training and self.opm is not None \
             and self.opm.in_window()
         if self.training and len(maps) == len(self.modalities) and (
-                opm_on or self.collect_modality_scores):
-            ratios = self._modulation_signal(maps, labels)
+                opm_on or self.modulation_state.wants_scores):
+            ratios = self._score_modalities(maps, labels)
             if opm_on:
                 fusion_maps = self.opm(maps, ratios, views)
         out = OrderedDict()
