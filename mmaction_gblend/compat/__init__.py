@@ -9,12 +9,16 @@ Each fix lives in its own module with the reason it exists:
 * :mod:`.distributed`: mmengine's launch path assumes CUDA; multi-process
   training on CPU (gloo) needs another process-group init and
   ``device_ids=None`` for the DDP wrapper.
+* :mod:`.distutils_errors`: Python 3.12 has no ``distutils``, which
+  mmengine's environment report (every Runner) imports; a stand-in where
+  setuptools does not provide one.
 
 Every fix is idempotent and leaves a platform that does not need it alone.
 """
 from .checkpoint_loading import register_restricted_checkpoint_loader
 from .distributed import (AnyDeviceDistributedDataParallel,
                           patch_cpu_process_group_init)
+from .distutils_errors import install_distutils_errors_if_missing
 from .drn_stub import install_drn_stub_if_missing
 
 
@@ -23,10 +27,11 @@ def apply_platform_fixes() -> None:
     install_drn_stub_if_missing()
     register_restricted_checkpoint_loader()
     patch_cpu_process_group_init()
+    install_distutils_errors_if_missing()
 
 
 __all__ = [
     'apply_platform_fixes', 'install_drn_stub_if_missing',
     'register_restricted_checkpoint_loader', 'patch_cpu_process_group_init',
-    'AnyDeviceDistributedDataParallel'
+    'install_distutils_errors_if_missing', 'AnyDeviceDistributedDataParallel'
 ]
