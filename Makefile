@@ -1,6 +1,8 @@
 # Two commands on a fresh machine:
 #   make demo   virtual environment + pinned packages, demo data, the main job
 #   make test   virtual environment + pinned packages, the whole test suite
+# and, while working on the code:
+#   make test-fast  the pure and unit tests only (under a minute on 2 cores)
 PYTHON ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
@@ -18,7 +20,7 @@ COMPARE_DIR ?= work_dirs/compare
 SEEDS ?= 0 1 2 3 4
 EXTRA_SEEDS ?= 0 1 2
 
-.PHONY: setup demo demo-data test compare compare-extra bench clean
+.PHONY: setup demo demo-data test test-fast compare compare-extra bench clean
 
 setup: $(STAMP)
 
@@ -62,6 +64,13 @@ bench: setup
 
 test: setup
 	$(VPY) -m pytest tests $(PYTEST_ARGS)
+
+# Everything but the tests marked `slow` (setup.cfg): those that train
+# (Runners, full-size models) or start processes (the tools, torchrun);
+# `make test` runs them too. Here a test that starts a Runner or a process
+# without the mark fails (tests/conftest.py), so the target stays fast.
+test-fast: setup
+	$(VPY) -m pytest tests -m 'not slow' $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) work_dirs

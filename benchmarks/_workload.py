@@ -72,8 +72,8 @@ def ensure_demo_data(root: str,
     Returns:
         ``root``.
     """
-    from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
-                                                         make_demo_dataset)
+    from mmaction_gblend.demo.demo_generator import (DemoDatasetSpec,
+                                                     make_demo_dataset)
     spec = DemoDatasetSpec(train_per_class=train_per_class,
                            val_per_class=val_per_class, test_per_class=1,
                            duration=duration, size=size)

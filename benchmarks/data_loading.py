@@ -99,7 +99,6 @@ def _log_mel(cfg) -> dict:
 def extract_features(data_root: str, cfg) -> str:
     """Precompute the log-mel features of every training clip with the
     repository's tool and the demo pipeline's parameters."""
-    from mmaction_gblend.testing import load_script
     mel = _log_mel(cfg)
     decode = next(t for t in cfg.train_pipeline
                   if t['type'] == 'DecodeAudioTrack')
@@ -110,10 +109,10 @@ def extract_features(data_root: str, cfg) -> str:
                 'scale'):
         if key in mel:
             argv += ['--' + key.replace('_', '-'), str(mel[key])]
-    tool = load_script(osp.join(REPO, 'tools', 'data',
-                                'extract_audio_features.py'))
-    if tool.main(argv) != 0:
-        raise RuntimeError('extract_audio_features.py failed')
+    # raises with the end of the tool's output if it fails
+    run_child(['python', osp.join(REPO, 'tools', 'data',
+                                  'extract_audio_features.py'), *argv],
+              threads=1, expect_result=False)
     return feature_root(data_root)
 
 

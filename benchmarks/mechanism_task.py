@@ -1,6 +1,6 @@
 """Strategies x seeds on the paradox task, with paired statistics.
 
-The paradox task (:func:`mmaction_gblend.toy_task.paradox_config`) is a
+The paradox task (:func:`mmaction_gblend.demo.toy_task.paradox_config`) is a
 feature-level toy in which naive late fusion generalises worse than its
 best single modality, as in Wang, Tran, Feiszli (CVPR 2020): modality A
 ("rgb") generalises, modality B ("audio") is memorised through a fixed
@@ -143,7 +143,7 @@ def run_key(strategy: str, seed: int, split: str,
 def build_config(strategy: str, seed: int, split: str, work_dir: str,
                  task: Optional[dict] = None) -> dict:
     """The Runner config of one run."""
-    from mmaction_gblend.toy_task import paradox_config
+    from mmaction_gblend.demo.toy_task import paradox_config
     kwargs = copy.deepcopy(STRATEGIES[strategy])
     kwargs.update(copy.deepcopy(task or {}))
     return paradox_config(work_dir, seed=seed, eval_split=split, **kwargs)
@@ -177,7 +177,7 @@ def run_one(strategy: str, seed: int, split: str, work_root: str,
     from mmengine.runner import Runner
 
     import mmaction_gblend  # noqa: F401  (registers the plugin)
-    import mmaction_gblend.toy_task  # noqa: F401  (registers the task)
+    import mmaction_gblend.demo.toy_task  # noqa: F401  (registers the task)
     torch.set_num_threads(1)
     start = time.perf_counter()
     key = run_key(strategy, seed, split, task)

@@ -1,10 +1,11 @@
-"""Shared fixtures."""
+"""Shared fixtures, and the rule of the ``slow`` marker."""
 import os.path as osp
+import subprocess
 
 import pytest
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
-from mmaction_gblend.testing import make_small_demo_set, write_test_clip
+from helpers import make_small_demo_set, write_test_clip
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -22,6 +23,25 @@ def make_clip(tmp_path):
 @pytest.fixture
 def repo_root() -> str:
     return REPO_ROOT
+
+
+def pytest_configure(config):
+    """Without the slow tests (``-m 'not slow'``, ``make test-fast``), a test
+    or fixture that starts a Runner or a process fails: mark it ``slow``."""
+    if 'not slow' not in (config.getoption('markexpr') or ''):
+        return
+    from mmengine.runner import Runner
+
+    def refuse(what):
+
+        def _refuse(*args, **kwargs):
+            pytest.fail(f'starts {what}: mark the test @pytest.mark.slow',
+                        pytrace=False)
+
+        return _refuse
+
+    Runner.__init__ = refuse('a Runner')
+    subprocess.Popen.__init__ = refuse('a process')
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,11 @@ import math
 import os.path as osp
 import sys
 
-from mmaction_gblend.testing import run_command
+import pytest
+
+from helpers import run_command
+
+pytestmark = pytest.mark.slow  # the benchmarks, in their own processes
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BENCH = osp.join(REPO, 'benchmarks')

@@ -15,7 +15,7 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmaction_gblend.testing import run_command
+from helpers import run_command
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = {
@@ -61,6 +61,7 @@ def run(args):
     return run_command([sys.executable] + args, cwd=REPO)
 
 
+@pytest.mark.slow
 def test_naive_fusion_trains_tests_and_infers(small_demo, demo_config):
     config = demo_config('naive-fusion_r3d18-rgb_r18-audio_demo-av')
     work = str(small_demo / 'work')
@@ -99,6 +100,7 @@ def test_naive_fusion_trains_tests_and_infers(small_demo, demo_config):
         assert lines[start + 3].strip().startswith('3. ')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(MODULATION))
 def test_modulation_configs_train_and_test(small_demo, demo_config, name):
     logged, options = MODULATION[name]
@@ -115,6 +117,7 @@ def test_modulation_configs_train_and_test(small_demo, demo_config, name):
     assert 'Epoch(test) [2/2]' in out and 'acc/top1:' in out
 
 
+@pytest.mark.slow
 def test_opm_with_ogm_ge_trains_both_and_logs_both(small_demo, demo_config):
     """OPM + OGM-GE in one training, as the TPAMI paper evaluates it: two
     epochs of the demo config, OGM-GE in both, OPM after its warm-up."""

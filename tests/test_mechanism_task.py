@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mmaction.registry import DATASETS
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'benchmarks'))
@@ -112,6 +112,7 @@ def test_strategies_build_and_train_on_the_same_part():
                                                           'test')
 
 
+@pytest.mark.slow
 def test_quick_runs_resume_and_summary(tmp_path):
     out = str(tmp_path / 'results.jsonl')
     strategies = ['rgb-only', 'naive-fusion', 'naive-fusion@gblend-part']

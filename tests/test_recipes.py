@@ -14,8 +14,8 @@ from mmaction.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 
-from mmaction_gblend.testing import tone, write_test_clip
 from mmaction_gblend.utils import write_wav
+from helpers import tone, write_test_clip
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPES = sorted(
@@ -60,6 +60,7 @@ def test_every_recipe_is_tested():
     assert len(RECIPES) == 11
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', RECIPES)
 def test_recipe_builds_and_trains_on_a_real_clip(name, media):
     cfg = Config.fromfile(osp.join(REPO, 'configs', name))

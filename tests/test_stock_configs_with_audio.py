@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
 from mmaction_gblend.datasets import add_audio_to_pipeline
-from mmaction_gblend.testing import make_small_demo_set
+from helpers import make_small_demo_set
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STOCK = {
@@ -31,6 +31,7 @@ def on_demo_data(dataset, root, ann_file='val_list.txt'):
     return dataset
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(STOCK))
 def test_stock_config_with_audio_builds_and_trains_a_step(name, small_demo):
     backbone, fmt, img_shape, audio_shape = STOCK[name]

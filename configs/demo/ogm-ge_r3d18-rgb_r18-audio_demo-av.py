@@ -10,14 +10,10 @@
 # (score_source='auto' resolves to 'zero_out' for the two-layer concat
 # fusion). SGD, as the authors used: Adam largely cancels a constant
 # gradient scale.
-_base_ = ['./naive-fusion_r3d18-rgb_r18-audio_demo-av.py']
+_base_ = [
+    './naive-fusion_r3d18-rgb_r18-audio_demo-av.py',
+    '../_base_/modulation/ogm_ge.py'
+]
 
-optim_wrapper = dict(
-    type='OGMGEOptimWrapper',
-    alpha=0.8,
-    coefficient='paper',
-    params='conv',
-    ge_noise=True,
-    start_epoch=0,
-    end_epoch=5)
+optim_wrapper = dict(_base_.ogm_ge_optim_wrapper, end_epoch=5)
 custom_hooks = [dict(type='OnTheFlyModulationHook')]

@@ -32,21 +32,9 @@ model = dict(
 collect = dict(type='PackActionInputs',
                collect_keys=('imgs', 'flows', 'audios'))
 
-train_pipeline = [
-    *_base_.train_decode, _base_.load_flow,
-    dict(type='FlowPipeline', transforms=_base_.train_crop),
-    *_base_.train_crop, *_base_.audio_steps, collect
-]
-val_pipeline = [
-    *_base_.val_decode, _base_.load_flow,
-    dict(type='FlowPipeline', transforms=_base_.val_crop),
-    *_base_.val_crop, *_base_.audio_steps, collect
-]
-test_pipeline = [
-    *_base_.test_decode, _base_.load_flow,
-    dict(type='FlowPipeline', transforms=_base_.test_crop),
-    *_base_.test_crop, *_base_.audio_steps, collect
-]
+train_pipeline = [*_base_.train_rgb_flow, *_base_.audio_steps, collect]
+val_pipeline = [*_base_.val_rgb_flow, *_base_.audio_steps, collect]
+test_pipeline = [*_base_.test_rgb_flow, *_base_.audio_steps, collect]
 train_dataloader = dict(
     dataset=dict(
         dataset=dict(

@@ -1,7 +1,9 @@
 # mmaction2's stock SlowOnly (3D ResNet-50, 8x8, Kinetics-400) made
 # audio-visual with online G-Blend: the same lines as for TSN.
-_base_ = 'mmaction::recognition/slowonly/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb.py'  # noqa: E501
-custom_imports = dict(imports=['mmaction_gblend'], allow_failed_imports=False)
+_base_ = [
+    'mmaction::recognition/slowonly/slowonly_imagenet-pretrained-r50_8xb16-8x8x1-steplr-150e_kinetics400-rgb.py',  # noqa: E501
+    '../_base_/stock_with_audio.py'
+]
 
 model = dict(
     _delete_=True, type='AddAudioBranch', recognizer={{_base_.model}})
@@ -26,11 +28,3 @@ test_dataloader = dict(
         dataset={{_base_.test_dataloader.dataset}}))
 val_evaluator = dict(type='MultiHeadAccMetric')
 test_evaluator = val_evaluator
-custom_hooks = [
-    dict(
-        type='GradientBlendingHook',
-        mode='online',
-        estimator='trajectory',
-        warmup_epochs=10,
-        super_epochs=5)
-]

@@ -1,8 +1,11 @@
 # mmaction2's stock TSN (ResNet-50, ImageNet-pretrained, Kinetics-400) made
-# audio-visual with online G-Blend: these lines are all it takes for any
-# stock RGB recognition config whose dataset is a VideoDataset.
-_base_ = 'mmaction::recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py'  # noqa: E501
-custom_imports = dict(imports=['mmaction_gblend'], allow_failed_imports=False)
+# audio-visual with online G-Blend: these lines and the shared base are all
+# it takes for any stock RGB recognition config whose dataset is a
+# VideoDataset.
+_base_ = [
+    'mmaction::recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e_kinetics400-rgb.py',  # noqa: E501
+    '../_base_/stock_with_audio.py'
+]
 
 # The stock backbone as the RGB branch, plus an audio ResNet-18 on log-mel,
 # concat fusion and one head per modality plus the fused one.
@@ -31,12 +34,3 @@ test_dataloader = dict(
         dataset={{_base_.test_dataloader.dataset}}))
 val_evaluator = dict(type='MultiHeadAccMetric')
 test_evaluator = val_evaluator
-# The paper's schedule: first estimate after 10 epochs, then every 5.
-custom_hooks = [
-    dict(
-        type='GradientBlendingHook',
-        mode='online',
-        estimator='trajectory',
-        warmup_epochs=10,
-        super_epochs=5)
-]

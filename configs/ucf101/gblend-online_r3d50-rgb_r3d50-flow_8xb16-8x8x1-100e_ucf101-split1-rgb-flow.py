@@ -48,21 +48,9 @@ flow_root = 'data/ucf101/rawframes'
 ann_file_train = 'data/ucf101/ucf101_train_split_1_videos.txt'
 ann_file_val = 'data/ucf101/ucf101_val_split_1_videos.txt'
 collect = dict(type='PackActionInputs', collect_keys=('imgs', 'flows'))
-train_pipeline = [
-    *_base_.train_decode, _base_.load_flow,
-    dict(type='FlowPipeline', transforms=_base_.train_crop),
-    *_base_.train_crop, collect
-]
-val_pipeline = [
-    *_base_.val_decode, _base_.load_flow,
-    dict(type='FlowPipeline', transforms=_base_.val_crop),
-    *_base_.val_crop, collect
-]
-test_pipeline = [
-    *_base_.test_decode, _base_.load_flow,
-    dict(type='FlowPipeline', transforms=_base_.test_crop),
-    *_base_.test_crop, collect
-]
+train_pipeline = [*_base_.train_rgb_flow, collect]
+val_pipeline = [*_base_.val_rgb_flow, collect]
+test_pipeline = [*_base_.test_rgb_flow, collect]
 # AudioVisualDataset reads video files with optional audio and flow; here
 # no audio step runs, so videos without sound are fine.
 dataset = dict(
@@ -88,12 +76,9 @@ val_dataloader = dict(
     dataset=dict(dataset, ann_file=ann_file_val, pipeline=val_pipeline,
                  test_mode=True))
 test_dataloader = dict(
+    val_dataloader,
     batch_size=1,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(dataset, ann_file=ann_file_val, pipeline=test_pipeline,
-                 test_mode=True))
+    dataset=dict(val_dataloader['dataset'], pipeline=test_pipeline))
 val_evaluator = dict(type='MultiHeadAccMetric')
 test_evaluator = val_evaluator
 custom_hooks = [

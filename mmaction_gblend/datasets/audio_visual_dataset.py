@@ -8,7 +8,9 @@ from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 from mmengine.logging import print_log
 
-from .errors import BadSampleError, TooManyBadSamplesError
+from ..utils.choices import check_choice
+from .errors import (BadSampleError, TooManyBadSamplesError,
+                     check_sample_file)
 
 MISSING_AUDIO_POLICIES = ('error', 'silence')
 BAD_SAMPLE_POLICIES = ('error', 'skip')
@@ -103,10 +105,8 @@ class AudioVisualDataset(VideoDataset):
                  bad_sample: str = 'error',
                  max_bad_samples: int = 100,
                  **kwargs) -> None:
-        if missing_audio not in MISSING_AUDIO_POLICIES:
-            raise ValueError(
-                f'AudioVisualDataset.missing_audio must be one of '
-                f'{MISSING_AUDIO_POLICIES}, got {missing_audio!r}')
+        check_choice('AudioVisualDataset.missing_audio', missing_audio,
+                     MISSING_AUDIO_POLICIES)
         if audio_suffix is not None and not audio_suffix.startswith('.'):
             raise ValueError('AudioVisualDataset.audio_suffix must start with '
                              f"'.', got {audio_suffix!r}")
@@ -115,10 +115,8 @@ class AudioVisualDataset(VideoDataset):
                 "AudioVisualDataset.missing_audio='silence' needs decoded "
                 "audio; with audio_suffix='.npy' a missing feature file is "
                 'an error (re-extract it)')
-        if bad_sample not in BAD_SAMPLE_POLICIES:
-            raise ValueError(
-                f'AudioVisualDataset.bad_sample must be one of '
-                f'{BAD_SAMPLE_POLICIES}, got {bad_sample!r}')
+        check_choice('AudioVisualDataset.bad_sample', bad_sample,
+                     BAD_SAMPLE_POLICIES)
         if isinstance(max_bad_samples, bool) or \
                 not isinstance(max_bad_samples, int) or max_bad_samples < 0:
             raise ValueError('AudioVisualDataset.max_bad_samples must be an '
@@ -216,12 +214,6 @@ class AudioVisualDataset(VideoDataset):
                 f"(missing_audio='silence'): {shown}{more}",
                 logger='current', level=30)
 
-    def _check_file(self, path: str, what: str) -> None:
-        if not osp.isfile(path):
-            raise BadSampleError(path, f'{what} not found')
-        if os.path.getsize(path) == 0:
-            raise BadSampleError(path, f'{what} is empty')
-
     def prepare_data(self, idx: int) -> Optional[dict]:
         """Run the pipeline on sample ``idx``, naming its file on failure.
 
@@ -270,9 +262,9 @@ class AudioVisualDataset(VideoDataset):
     def _load_sample(self, idx: int) -> dict:
         info = self.get_data_info(idx)
         filename = info['filename']
-        self._check_file(filename, 'video file')
+        check_sample_file(filename, 'video file')
         if info['audio_path'] != filename and not info['audio_missing']:
-            self._check_file(info['audio_path'], 'audio file')
+            check_sample_file(info['audio_path'], 'audio file')
         if 'flow_dir' in info and not osp.isdir(info['flow_dir']):
             raise BadSampleError(info['flow_dir'],
                                  'optical flow frame folder not found')

@@ -1,4 +1,7 @@
-"""The error raised for a sample whose files cannot give what was asked."""
+"""The error raised for a sample whose files cannot give what was asked,
+and the check of a sample's file that raises it first."""
+import os
+import os.path as osp
 from typing import Optional
 
 
@@ -23,6 +26,23 @@ class BadSampleError(RuntimeError):
 
     def __reduce__(self):  # keep (path, reason) across worker processes
         return (self.__class__, (self.path, self.reason))
+
+
+def check_sample_file(path: str, what: str = 'file') -> None:
+    """Fail with the file's path unless ``path`` is a non-empty file.
+
+    Args:
+        path: The sample's file.
+        what: What the file is, for the message (``'video file'``).
+
+    Raises:
+        BadSampleError: ``'<path>: <what> not found'`` or
+            ``'<path>: <what> is empty'``.
+    """
+    if not osp.isfile(path):
+        raise BadSampleError(path, f'{what} not found')
+    if os.path.getsize(path) == 0:
+        raise BadSampleError(path, f'{what} is empty')
 
 
 class TooManyBadSamplesError(RuntimeError):

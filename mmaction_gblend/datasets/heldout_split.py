@@ -37,6 +37,7 @@ from mmaction.registry import DATASETS
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
+from ..utils.choices import check_choice
 from .errors import BadSampleError
 
 # Tags mixed into the per-class seeds, so the held-out and the probe draws
@@ -388,10 +389,8 @@ class HeldOutSplitDataset:
                  probe_size: Optional[int] = None,
                  subset: Optional[float] = None,
                  lazy_init: bool = False) -> None:
-        if part not in SPLIT_PARTS:
-            raise ValueError(f'HeldOutSplitDataset.part must be one of '
-                             f'{SPLIT_PARTS}, got {part!r}')
-        self.part = part
+        self.part = check_choice('HeldOutSplitDataset.part', part,
+                                 SPLIT_PARTS)
         try:
             self.fraction = _check_fraction(fraction)
         except ValueError as err:  # name the config key, not the argument

@@ -1,6 +1,8 @@
 """When G-Blend estimates its weights, and over how many epochs (pure)."""
 from typing import List, NamedTuple, Optional
 
+from ..utils.choices import check_choice
+
 MODES = ('online', 'offline', 'fixed')
 ESTIMATORS = ('trajectory', 'shadow')
 #: Where the hook's arguments are in a config, for error messages.
@@ -53,12 +55,8 @@ def blend_schedule(mode: str,
             names the key. ``offline_horizon`` outside ``[1, max_epochs]``
             or given for another mode or estimator.
     """
-    if mode not in MODES:
-        raise ValueError(f'{HOOK_KEY}.mode must be one of {MODES}, '
-                         f'got {mode!r}')
-    if estimator not in ESTIMATORS:
-        raise ValueError(f'{HOOK_KEY}.estimator must be one of '
-                         f'{ESTIMATORS}, got {estimator!r}')
+    check_choice(f'{HOOK_KEY}.mode', mode, MODES)
+    check_choice(f'{HOOK_KEY}.estimator', estimator, ESTIMATORS)
     if mode == 'fixed':
         return []
     for key, value in (('train_cfg.max_epochs', max_epochs),

@@ -1,10 +1,11 @@
 """Utilities of no single part of the plugin.
 
 Importing the package gives those that need neither mmaction2 nor torch
-(:mod:`.av_writer`); :mod:`.cli` (the tools' options and config) and
-:mod:`.model_wrappers` (:func:`~.model_wrappers.unwrap`) need mmengine and
-are imported by name.
+(:mod:`.av_writer`, :mod:`.choices`); :mod:`.cli` (the tools' options and
+config) and :mod:`.model_wrappers` (:func:`~.model_wrappers.unwrap`) need
+mmengine and are imported by name.
 """
 from .av_writer import write_video_with_audio, write_wav
+from .choices import check_choice
 
-__all__ = ['write_video_with_audio', 'write_wav']
+__all__ = ['write_video_with_audio', 'write_wav', 'check_choice']

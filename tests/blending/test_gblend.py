@@ -647,6 +647,7 @@ def test_docstring_states_formula_policy_and_erratum():
         assert needed in doc
 
 
+@pytest.mark.slow
 def test_module_is_pure():
     """gblend.py loads without torch, mmengine or the package's __init__."""
     path = osp.abspath(gblend_module.__file__)

@@ -308,6 +308,7 @@ def test_bootstrap_refuses_bad_input(change, match):
         bootstrap_weight_intervals(before, after, estimate_fn, **kwargs)
 
 
+@pytest.mark.slow
 def test_module_needs_no_torch():
     code = ('import importlib.util, sys\n'
             f'spec = importlib.util.spec_from_file_location('

@@ -10,6 +10,7 @@ from mmengine.dist import utils as dist_utils
 from mmaction_gblend.compat.distributed import AnyDeviceDistributedDataParallel
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(),
                     reason='the fallback is for machines without CUDA')
 def test_launcher_falls_back_to_gloo_without_cuda():

@@ -56,6 +56,7 @@ def test_installed_where_python_has_no_distutils(monkeypatch):
         assert not install_distutils_errors_if_missing((3, 12))
 
 
+@pytest.mark.slow
 def test_mmengine_collect_env_runs_with_the_stand_in():
     """A fresh interpreter in which ``import distutils`` fails, as on
     Python 3.12 without setuptools: mmengine's environment report, which

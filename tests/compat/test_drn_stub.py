@@ -5,8 +5,11 @@ import sys
 import textwrap
 
 import mmaction
+import pytest
 
 from mmaction_gblend.compat.drn_stub import mmaction_has_drn
+
+pytestmark = pytest.mark.slow  # each test starts a Python process
 
 
 def run_python(code: str, env_path: str = None) -> subprocess.CompletedProcess:

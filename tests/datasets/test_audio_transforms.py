@@ -10,8 +10,8 @@ from mmaction_gblend.datasets.transforms import (DecodeAudioTrack,
                                                  LogMelSpectrogram,
                                                  clip_time_windows,
                                                  log_mel_spectrogram)
-from mmaction_gblend.testing import dominant_frequency, tone
 from mmaction_gblend.utils import write_wav
+from helpers import dominant_frequency, tone
 
 SR = 16000
 

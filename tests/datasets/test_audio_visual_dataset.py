@@ -12,8 +12,8 @@ from mmengine.runner import Runner
 
 from mmaction_gblend.datasets import (AudioVisualDataset, BadSampleError,
                                       TooManyBadSamplesError)
-from mmaction_gblend.testing import tone, write_test_clip
 from mmaction_gblend.utils import write_wav
+from helpers import tone, write_test_clip
 
 DEMO_CFG = 'configs/demo/av-pipeline_demo-av.py'
 

@@ -8,8 +8,8 @@ from mmaction_gblend.datasets.transforms import (DecodeAudioTrack,
                                                  log_mel_spectrogram)
 from mmaction_gblend.datasets.transforms.audio_decoding import (
     read_audio_segment, read_audio_track)
-from mmaction_gblend.testing import dominant_frequency, tone
 from mmaction_gblend.utils import write_video_with_audio
+from helpers import dominant_frequency, tone
 
 SR = 16000
 FPS = 16

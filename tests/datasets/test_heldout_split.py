@@ -18,7 +18,7 @@ from mmaction_gblend.datasets.errors import BadSampleError
 from mmaction_gblend.datasets.heldout_split import (HeldOutSplitDataset,
                                                     label_from_data_info,
                                                     stratified_heldout_split)
-from mmaction_gblend.testing import write_test_clip
+from helpers import write_test_clip
 
 
 def labels_of_sizes(sizes, seed=0):
@@ -247,6 +247,7 @@ def test_empty_labels_empty_heldout_and_bad_seed_are_errors():
         stratified_heldout_split([0, 1] * 10, 0.1, seed=-1)
 
 
+@pytest.mark.slow
 def test_split_is_the_same_in_another_process():
     """Nothing depends on Python's per-process hash seed or on state."""
     labels = labels_of_sizes({c: 20 + c for c in range(10)}, seed=9)
@@ -610,7 +611,7 @@ def test_runner_dataloader_with_real_clips_and_a_worker(tmp_path):
 
 
 def test_a_training_subset_for_the_shadow_estimator():
-    import mmaction_gblend.toy_task as toy  # noqa: F401 (registers)
+    import mmaction_gblend.demo.toy_task as toy  # noqa: F401 (registers)
     inner = dict(type='ToyMultiModalDataset', num_samples=120, num_classes=4)
 
     def part(name, **kwargs):

@@ -4,13 +4,14 @@ tests/reliability/test_interrupted_runs.py)."""
 import random
 
 import numpy as np
+import pytest
 import torch
 from mmaction.registry import HOOKS
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine.hooks.epoch_seed_hook import epoch_seed
 
 
@@ -40,6 +41,7 @@ def test_epoch_seeds_differ_by_seed_and_by_epoch():
     assert epoch_seed(0, 1) == epoch_seed(0, 1)
 
 
+@pytest.mark.slow
 def test_a_resumed_epoch_draws_what_the_uninterrupted_one_drew(tmp_path):
     RecordDraws.draws.clear()
     train(tmp_path / 'whole', 3, 'seed-whole')
@@ -54,6 +56,7 @@ def test_a_resumed_epoch_draws_what_the_uninterrupted_one_drew(tmp_path):
     assert len({d[1:] for d in whole}) == 3
 
 
+@pytest.mark.slow
 def test_resuming_with_persistent_workers_is_warned(tmp_path, capsys):
     loader = dict(num_workers=1, persistent_workers=True)
     warning = 'persistent workers keep their random state'

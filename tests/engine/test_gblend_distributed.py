@@ -8,9 +8,11 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.runner import Runner, load_checkpoint
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import measure_heads
-from mmaction_gblend.testing import run_torchrun
+from helpers import run_torchrun
+
+pytestmark = pytest.mark.slow  # torchrun
 
 HERE = osp.dirname(osp.abspath(__file__))
 

@@ -16,7 +16,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import measure_heads, measure_models, shadow_train
 
 HOOK = dict(type='GradientBlendingHook', mode='online',
@@ -46,6 +46,7 @@ def read_jsonl(path):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_online_trajectory_estimates_logs_and_sets_weights(tmp_path):
     runner = run(tmp_path / 'online', max_epochs=4)
     history = gblend_hook(runner).history
@@ -85,6 +86,7 @@ def test_online_trajectory_estimates_logs_and_sets_weights(tmp_path):
     assert [s['step'] for s in weight_rows] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_the_heldout_split_stays_out_of_training(tmp_path):
     runner = run(tmp_path / 'split', max_epochs=2)
     hook = gblend_hook(runner)
@@ -98,6 +100,7 @@ def test_the_heldout_split_stays_out_of_training(tmp_path):
     assert len(heldout) == len(probe) == 4 * 13
 
 
+@pytest.mark.slow
 def test_requires_the_split_unless_told_otherwise(tmp_path):
     cfg = toy.toy_config(str(tmp_path), max_epochs=2, gblend=dict(HOOK))
     cfg['train_dataloader']['dataset'] = cfg['train_dataloader'][
@@ -111,6 +114,7 @@ def test_requires_the_split_unless_told_otherwise(tmp_path):
     assert gblend_hook(runner).heldout_loader.dataset.part == 'heldout'
 
 
+@pytest.mark.slow
 def test_offline_equals_online_with_one_super_epoch(tmp_path):
     offline = run(tmp_path / 'off', max_epochs=3,
                   hook=dict(HOOK, mode='offline', warmup_epochs=2))
@@ -123,6 +127,7 @@ def test_offline_equals_online_with_one_super_epoch(tmp_path):
         online.model.get_blend_weights()
 
 
+@pytest.mark.slow
 def test_offline_shadow_estimates_once_before_training(tmp_path):
     runner = run(tmp_path / 'shadow', max_epochs=2,
                  hook=dict(HOOK, mode='offline', estimator='shadow',
@@ -134,6 +139,7 @@ def test_offline_shadow_estimates_once_before_training(tmp_path):
         history[0]['weights'])
 
 
+@pytest.mark.slow
 def test_fixed_weights(tmp_path):
     weights = dict(rgb=0.5, audio=0.1, fused=0.4)
     runner = run(tmp_path / 'fixed', max_epochs=1,
@@ -160,6 +166,7 @@ class InterruptAfterEpoch(Hook):
             raise Interrupt()
 
 
+@pytest.mark.slow
 def test_resume_continues_the_same_weight_schedule(tmp_path):
     whole = gblend_hook(run(tmp_path / 'whole', max_epochs=4,
                             name='whole')).history
@@ -329,11 +336,13 @@ def test_bad_hook_arguments(kwargs, match):
         HOOKS.build(dict(type='GradientBlendingHook', **kwargs))
 
 
+@pytest.mark.slow
 def test_super_epoch_longer_than_training_is_an_error(tmp_path):
     with pytest.raises(ValueError, match='warmup_epochs=5 must be shorter'):
         run(tmp_path / 'long', max_epochs=3, hook=dict(HOOK, warmup_epochs=5))
 
 
+@pytest.mark.slow
 def test_tensorboard_scalars(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import \
         EventAccumulator
@@ -365,6 +374,7 @@ def samples(train, heldout, n=4):
     return dict(train=[train] * n, heldout=[heldout] * n)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('min_weight,prediction_floor,fused', [
     (0.0, None, 0.1),   # the default floor keeps the prediction training
     (0.0, 0.0, 0.0),    # the paper, no floor: the prediction is left out
@@ -404,6 +414,7 @@ def test_the_prediction_head_keeps_a_floor(tmp_path, min_weight,
             0.8, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_trajectory_estimates_are_per_unit_weight(tmp_path):
     hook = dict(HOOK, min_weight=0.05)
     corrected = gblend_hook(run(tmp_path / 'on', max_epochs=4,
@@ -424,6 +435,7 @@ def test_trajectory_estimates_are_per_unit_weight(tmp_path):
                                                     abs=1e-2)
 
 
+@pytest.mark.slow
 def test_shadow_check_records_both_estimators(tmp_path):
     runner = run(tmp_path / 'check', max_epochs=3,
                  hook=dict(HOOK, shadow_check=True))

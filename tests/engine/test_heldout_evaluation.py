@@ -13,7 +13,7 @@ from mmengine.dataset import DefaultSampler, pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import (heldout_evaluation, measure_heads,
                                     measure_models)
 

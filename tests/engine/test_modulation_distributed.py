@@ -7,7 +7,9 @@ import os.path as osp
 
 import pytest
 
-from mmaction_gblend.testing import run_torchrun
+from helpers import run_torchrun
+
+pytestmark = pytest.mark.slow  # torchrun
 
 HERE = osp.dirname(osp.abspath(__file__))
 

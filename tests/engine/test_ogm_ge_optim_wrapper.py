@@ -8,10 +8,10 @@ import torch
 from mmaction.registry import MODELS, OPTIM_WRAPPERS
 from mmaction.structures import ActionDataSample
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import AmpOGMGEOptimWrapper, OGMGEOptimWrapper
 from mmaction_gblend.models.modulation import encoder_parameters
-from mmaction_gblend.testing import load_script
+from helpers import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ALPHA = 0.8

@@ -10,7 +10,9 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
+
+pytestmark = pytest.mark.slow  # each test trains with a Runner
 
 HOOK = dict(type='OnTheFlyModulationHook')
 # epochs 0 and 1 (both ends included)

@@ -18,7 +18,7 @@ from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR
 from mmengine.runner import Runner
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import measure_heads, shadow_train
 from mmaction_gblend.engine.batchnorm_recalibration import (
     batchnorm_layers, recalibrate_batchnorm)
@@ -193,6 +193,7 @@ def test_each_pass_has_the_main_runs_order_of_that_epoch():
 
 # ---- data subset ----------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_shadow_subset_trains_the_whole_super_epoch_on_fewer_samples(
         tmp_path):
     hook = dict(type='GradientBlendingHook', mode='offline',
@@ -262,6 +263,7 @@ def test_recalibration_computes_plain_batch_averages_on_a_copy():
     assert batchnorm_layers(model)
 
 
+@pytest.mark.slow
 def test_every_shadow_copy_is_better_on_its_own_training_data(tmp_path):
     """A head cannot be worse on the data it trained on: with statistics
     that describe the trained weights, every copy's T' loss falls."""

@@ -81,6 +81,7 @@ def test_audio_resnet_rejects_bad_configs_and_inputs():
         model(torch.randn(2, 3, 1, 100, 40))
 
 
+@pytest.mark.slow
 def test_builds_without_default_scope():
     """mmaction's ResNetAudio fails here; ours must not (fresh process)."""
     code = textwrap.dedent("""

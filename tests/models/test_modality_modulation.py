@@ -5,7 +5,7 @@ import torch.nn as nn
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 
-import mmaction_gblend.toy_task  # noqa: F401  (ToyEncoder)
+import mmaction_gblend.demo.toy_task  # noqa: F401  (ToyEncoder)
 from mmaction_gblend.blending import discrepancy_ratios
 from mmaction_gblend.models.modulation import (encoder_parameters, eval_mode,
                                                modality_logits,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import (GradientBlendingHook, OGMGEOptimWrapper,
                                     OnTheFlyModulationHook, measure_heads,
                                     shadow_train)

@@ -8,7 +8,7 @@ import torch
 from mmaction.registry import MODELS
 from mmengine.config import Config
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.models.modulation import (PARAMETER_SETS,
                                                check_parameter_set,
                                                encoder_parameters)

@@ -14,7 +14,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import NonFiniteLossError
 
 

@@ -19,7 +19,9 @@ from mmengine.runner import Runner
 
 from mmaction_gblend.datasets import BadSampleError, TooManyBadSamplesError
 from mmaction_gblend.datasets.transforms.log_mel import log_mel_spectrogram
-from mmaction_gblend.testing import tone, write_test_clip
+from helpers import tone, write_test_clip
+
+pytestmark = pytest.mark.slow  # each test trains with a Runner
 
 GOOD = 4  # good samples per list
 FEATURE_ROWS = 50  # LoadLogMelFeature.num_frames

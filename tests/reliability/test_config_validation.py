@@ -17,7 +17,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine.hooks.config_check_hook import check_pipelines
 
 GBLEND = dict(type='GradientBlendingHook', mode='online',
@@ -66,6 +66,7 @@ def fails_at_build(cfg, match):
 # pipelines against the model ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_consistent_config_passes_the_checks(tmp_path):
     cfg = toy_cfg(tmp_path)
     for loader in ('train_dataloader', 'val_dataloader'):
@@ -77,6 +78,7 @@ def test_a_consistent_config_passes_the_checks(tmp_path):
     assert any(type(h).__name__ == 'ConfigCheckHook' for h in runner.hooks)
 
 
+@pytest.mark.slow
 def test_pipeline_without_a_branch_key_names_both_sides(tmp_path):
     cfg = toy_cfg(tmp_path)
     dataset(cfg)['pipeline'] = pack('imgs')
@@ -87,6 +89,7 @@ def test_pipeline_without_a_branch_key_names_both_sides(tmp_path):
         "input key ('audios', 'imgs')"))
 
 
+@pytest.mark.slow
 def test_pipeline_key_without_a_preprocessor_names_both_sides(tmp_path):
     cfg = toy_cfg(tmp_path)
     val = dataset(cfg, 'val_dataloader')
@@ -98,6 +101,7 @@ def test_pipeline_key_without_a_preprocessor_names_both_sides(tmp_path):
         "(it has ['audios', 'imgs'])"))
 
 
+@pytest.mark.slow
 def test_pipeline_behind_the_heldout_split_and_unset_collect_keys(tmp_path):
     cfg = toy_cfg(tmp_path, gblend=dict(GBLEND))
     dataset(cfg)['pipeline'] = [dict(type='PackActionInputs')]
@@ -126,6 +130,7 @@ def test_stock_dataset_with_audio_track_collects_imgs_and_audios():
         check_pipelines(cfg, model)
 
 
+@pytest.mark.slow
 def test_without_the_check_hook_the_first_batch_names_both_sides(tmp_path):
     # the toy dataset packs `flows`, which the preprocessor does not know
     cfg = toy_cfg(tmp_path)
@@ -141,12 +146,13 @@ def test_without_the_check_hook_the_first_batch_names_both_sides(tmp_path):
     assert runner.iter == 0
 
 
+@pytest.mark.slow
 def test_mmaction_train_script_fails_in_seconds(tmp_path):
     """mmaction2's own tools/train.py with only ``custom_imports``."""
     cfg = toy_cfg(tmp_path)
     dataset(cfg)['pipeline'] = pack('imgs')
     cfg['custom_imports'] = dict(
-        imports=['mmaction_gblend', 'mmaction_gblend.toy_task'])
+        imports=['mmaction_gblend', 'mmaction_gblend.demo.toy_task'])
     path = str(tmp_path / 'broken.py')
     Config(cfg).dump(path)
     script = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools',
@@ -161,6 +167,7 @@ def test_mmaction_train_script_fails_in_seconds(tmp_path):
 # the model's own keys --------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('change,match', [
     (dict(blend_weights=dict(rgb=-0.5, audio=0.5, fused=1.0)),
      'model.blend_weights must be >= 0'),
@@ -199,6 +206,7 @@ def test_model_keys_are_checked_when_the_runner_is_built(
 # the hooks' keys -------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('change,match', [
     (dict(mode='fixed', weights=dict(rgb=0.7, audio=-0.2, fused=0.5)),
      r'custom_hooks\[GradientBlendingHook\].weights must be >= 0'),
@@ -218,6 +226,7 @@ def test_hook_arguments_are_checked_when_the_runner_is_built(
     fails_at_build(toy_cfg(tmp_path, gblend=dict(GBLEND, **change)), match)
 
 
+@pytest.mark.slow
 def test_weights_for_other_heads_fail_before_training(tmp_path):
     cfg = toy_cfg(tmp_path, gblend=dict(
         GBLEND, mode='fixed', weights=dict(rgb=0.5, sound=0.5)))
@@ -226,6 +235,7 @@ def test_weights_for_other_heads_fail_before_training(tmp_path):
         "per head ['audio', 'rgb', 'fused'], got ['rgb', 'sound']"))
 
 
+@pytest.mark.slow
 def test_super_epoch_longer_than_the_training_fails_before_training(
         tmp_path):
     cfg = toy_cfg(tmp_path, gblend=dict(GBLEND, warmup_epochs=4))
@@ -234,6 +244,7 @@ def test_super_epoch_longer_than_the_training_fails_before_training(
         'than the training (train_cfg.max_epochs=2)'))
 
 
+@pytest.mark.slow
 def test_heldout_split_fraction_is_checked_when_the_data_is_built(tmp_path):
     cfg = toy_cfg(tmp_path, gblend=dict(GBLEND))
     cfg['train_dataloader']['dataset']['fraction'] = 1.0
@@ -251,6 +262,7 @@ PLAIN_MODEL = dict(
     data_preprocessor=dict(type='ActionDataPreprocessor'))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('case,match', [
     ('ogm_without_hook',
      re.escape("optim_wrapper.type='OGMGEOptimWrapper': add "

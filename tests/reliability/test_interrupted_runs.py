@@ -4,7 +4,7 @@ interrupted.
 Real ``tools/train.py`` processes train a tiny audio-visual model on real
 MP4 clips with online G-Blend (trajectory estimator, an estimate after every
 epoch), OGM-GE and OPM, dropout and random crops and flips. Each run is
-killed once by ``mmaction_gblend.fault_injection`` (a real SIGKILL: nothing
+killed once by ``fault_injection`` (this folder; a real SIGKILL: nothing
 of the process runs after it), at one of four points:
 
 * mid-epoch, between two training iterations;
@@ -21,6 +21,7 @@ entry, the blend weights, the whole model state.
 """
 import copy
 import json
+import os
 import os.path as osp
 import sys
 
@@ -29,9 +30,12 @@ import torch
 from mmengine.config import Config
 
 from mmaction_gblend import load_checkpoint_file
-from mmaction_gblend.testing import run_command
+from helpers import run_command
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+pytestmark = pytest.mark.slow  # tools/train.py processes
+
+HERE = osp.dirname(osp.abspath(__file__))
+REPO = osp.dirname(osp.dirname(HERE))
 DEMO = osp.join(REPO, 'configs', 'demo',
                 'gblend-online-ogm-ge_r3d18-rgb_r18-audio_demo-av.py')
 MAX_EPOCHS = 4
@@ -70,7 +74,7 @@ def tiny_run_config(data: str, train_list: str) -> Config:
     # on the measured losses (and so on any difference between the runs)
     cfg.custom_hooks[0].update(warmup_epochs=1, super_epochs=1,
                                noise_scale=0.0)
-    cfg.custom_imports['imports'].append('mmaction_gblend.fault_injection')
+    cfg.custom_imports['imports'].append('fault_injection')
     return cfg
 
 
@@ -100,10 +104,13 @@ def write_config(small_demo, tmp_path_factory):
 
 
 def train(config, work_dir, *options, returncode=0):
+    # fault_injection.py (beside this file) is a custom import of the run
+    path = os.pathsep.join(p for p in (HERE, os.environ.get('PYTHONPATH'))
+                           if p)
     return run_command(
         [sys.executable, 'tools/train.py', config, '--work-dir',
          str(work_dir), *options], cwd=REPO, timeout=300,
-        env=dict(OMP_NUM_THREADS='1'), returncode=returncode)
+        env=dict(OMP_NUM_THREADS='1', PYTHONPATH=path), returncode=returncode)
 
 
 def read_jsonl(path):

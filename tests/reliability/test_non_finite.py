@@ -13,9 +13,9 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import NonFiniteLossError, NonFiniteLossHook
-from mmaction_gblend.testing import run_torchrun
+from helpers import run_torchrun
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
@@ -65,6 +65,7 @@ def test_max_consecutive_is_checked(value):
         NonFiniteLossHook(max_consecutive=value)
 
 
+@pytest.mark.slow
 def test_a_nan_branch_stops_the_run_naming_iteration_count_and_terms(
         tmp_path):
     runner = toy_runner(tmp_path, max_consecutive=3)
@@ -106,6 +107,7 @@ class ReportedLoss(Hook):
             outputs['loss_audio'] = outputs['loss_audio'] * NAN
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('bad,max_consecutive,stops_at', [
     ((1, 2, 4, 5, 7), 3, None),  # never 3 in a row: a finite step resets
     ((2, 3, 4, 5, 6, 7), None, None),  # None only logs
@@ -130,6 +132,7 @@ def test_only_consecutive_non_finite_steps_stop_the_run(
     assert 'loss=inf, loss_audio=nan' in read_log(runner)
 
 
+@pytest.mark.slow
 def test_every_process_stops_at_the_same_iteration(tmp_path):
     """Two processes; only rank 1's loss is NaN at first. Both stop after
     the third step, and none is left waiting (torchrun would time out)."""
@@ -151,6 +154,7 @@ def test_every_process_stops_at_the_same_iteration(tmp_path):
 # G-Blend's estimate and on-the-fly modulation --------------------------------
 
 
+@pytest.mark.slow
 def test_a_nan_heldout_measurement_gets_weight_zero_not_a_crash(tmp_path):
     runner = toy_runner(tmp_path, max_epochs=3, gblend=dict(
         type='GradientBlendingHook', mode='online', estimator='trajectory',
@@ -196,6 +200,7 @@ class ModulationRecorder(Hook):
             q=records['opm']['probabilities'].tolist()))
 
 
+@pytest.mark.slow
 def test_nan_scores_through_ogm_ge_and_opm_are_neutral(tmp_path,
                                                        monkeypatch):
     """Every other training batch's modality scores are NaN: those steps

@@ -19,7 +19,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-import mmaction_gblend.toy_task as toy
+import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend import UnsafeCheckpointError
 
 RUNS = itertools.count()
@@ -81,6 +81,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('case', list(CASES))
 def test_a_runner_refuses_the_crafted_checkpoint(tmp_path, crafted, case):
     path, marker = crafted
@@ -127,12 +128,13 @@ def test_safe_checkpoints_given_the_same_ways_are_loaded(tmp_path):
                for head in model.heads.values())
 
 
+@pytest.mark.slow
 def test_mmaction_train_script_with_resume_refuses_it(tmp_path, crafted):
     """A fresh process, mmaction2's own tools/train.py: the restricted
     loader comes with the config's ``custom_imports``."""
     path, marker = crafted
     cfg = toy_cfg(tmp_path, custom_imports=dict(
-        imports=['mmaction_gblend', 'mmaction_gblend.toy_task']))
+        imports=['mmaction_gblend', 'mmaction_gblend.demo.toy_task']))
     config = str(tmp_path / 'toy.py')
     Config(cfg).dump(config)
     script = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools',

@@ -5,7 +5,7 @@ import os.path as osp
 import pytest
 import yaml
 
-from mmaction_gblend.testing import load_script
+from helpers import load_script
 
 
 @pytest.fixture(scope='module')

@@ -4,11 +4,12 @@ import os.path as osp
 
 import pytest
 
-from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
-                                                     make_demo_dataset)
-from mmaction_gblend.testing import load_script
+from mmaction_gblend.demo.demo_generator import (DemoDatasetSpec,
+                                                 make_demo_dataset)
+from helpers import load_script
 
 
+@pytest.mark.slow
 def test_demo_trains_naive_fusion_and_gblend(tmp_path, capsys):
     spec = DemoDatasetSpec(train_per_class=3, val_per_class=1,
                            test_per_class=1)

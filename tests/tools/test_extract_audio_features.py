@@ -13,8 +13,8 @@ from mmaction_gblend.datasets import AudioVisualDataset
 from mmaction_gblend.datasets.transforms import (load_feature_file,
                                                  log_mel_spectrogram,
                                                  read_audio_track)
-from mmaction_gblend.testing import load_script
 from mmaction_gblend.utils import write_video_with_audio, write_wav
+from helpers import load_script
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO_ROOT, 'tools', 'data', 'extract_audio_features.py')
@@ -312,6 +312,7 @@ def test_bad_input_is_refused_before_any_work(src, tmp_path, capsys, case):
     assert not dst.exists()
 
 
+@pytest.mark.slow
 def test_two_worker_processes_give_the_same_features(src, tmp_path):
     write_mp4(src / 'video_only.mp4', audio=False)
     inproc = tmp_path / 'inproc'

@@ -5,20 +5,21 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-import mmaction_gblend.toy_task as toy
-from mmaction_gblend.testing import load_script
+import mmaction_gblend.demo.toy_task as toy
+from helpers import load_script
 
 
 def toy_config_file(tmp_path, **hook):
     cfg = toy.toy_config(str(tmp_path / 'work'), gblend=dict(
         type='GradientBlendingHook', **hook))
     cfg['custom_imports'] = dict(
-        imports=['mmaction_gblend', 'mmaction_gblend.toy_task'])
+        imports=['mmaction_gblend', 'mmaction_gblend.demo.toy_task'])
     path = str(tmp_path / 'toy_config.py')
     Config(cfg).dump(path)
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('estimator', ['shadow', 'trajectory'])
 def test_estimate_prints_a_config_snippet(tmp_path, capsys, estimator):
     tool = load_script('tools/estimate_blend_weights.py')

@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 
-from mmaction_gblend.testing import load_script
+from helpers import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STEPS = {'environment', 'data', 'train-naive', 'train-gblend',
@@ -37,6 +37,7 @@ def child_env() -> dict:
     return env
 
 
+@pytest.mark.slow
 def test_cpu_check_end_to_end(tmp_path):
     out, work = tmp_path / 'out', tmp_path / 'work'
     proc = subprocess.run(
@@ -94,6 +95,7 @@ def fake_step(module, name, code, after=(), **kwargs):
                        **kwargs)
 
 
+@pytest.mark.slow
 def test_a_failing_step_stops_only_what_needs_it(gpu_check, tmp_path,
                                                  monkeypatch):
     args = gpu_check.parse_args(['--device', 'cpu', '--out-dir',
@@ -128,6 +130,7 @@ def test_a_failing_step_stops_only_what_needs_it(gpu_check, tmp_path,
     assert osp.isfile(results['summary_file'])
 
 
+@pytest.mark.slow
 def test_the_budget_skips_what_would_start_late(gpu_check, tmp_path,
                                                 monkeypatch):
     args = gpu_check.parse_args(['--device', 'cpu', '--out-dir',
@@ -271,12 +274,14 @@ def test_the_pinned_runtime_closure_is_complete(wheels):
     assert 'manylinux2010_x86_64' in args and 'manylinux_2_28_x86_64' in args
 
 
+@pytest.mark.slow
 def test_the_wheel_folder_is_ignored_and_the_tree_is_measured(wheels):
     assert wheels.is_ignored(osp.join(REPO, '.whl', 'x.whl'))
     size, count = wheels.tree_bytes()
     assert count > 100 and 0 < size < wheels.TRAVEL_LIMIT
 
 
+@pytest.mark.slow
 def test_install_refuses_torch_and_installs_the_rest(tmp_path):
     folder = tmp_path / 'whl'
     folder.mkdir()
@@ -294,6 +299,7 @@ def test_install_refuses_torch_and_installs_the_rest(tmp_path):
     assert not (site / 'torch').exists()
 
 
+@pytest.mark.slow
 def test_install_without_wheels_says_how_to_get_them(tmp_path):
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', 'gpu_check_worker.py'),

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from mmaction_gblend import load_checkpoint_file
-from mmaction_gblend.testing import load_script, write_test_clip
+from helpers import load_script, write_test_clip
 
 CONFIG = '''
 _base_ = ['{repo}/configs/_base_/default_runtime.py']
@@ -84,6 +84,7 @@ def run(args, repo, timeout=400):
     return output
 
 
+@pytest.mark.slow
 def test_train_then_resume_then_test(launch_setup, tmp_path):
     repo, config, _ = launch_setup
     work = str(tmp_path / 'work')
@@ -110,6 +111,7 @@ def test_train_then_resume_then_test(launch_setup, tmp_path):
     assert osp.isfile(tmp_path / 'preds.pkl')
 
 
+@pytest.mark.slow
 def test_train_with_test_last_tests_the_last_checkpoint(launch_setup,
                                                         tmp_path):
     repo, config, _ = launch_setup
@@ -134,6 +136,7 @@ def test_train_dump_needs_test_last_and_a_pickle(launch_setup):
             train.parse_args([config, '--test-last', '--dump', 'out.json']))
 
 
+@pytest.mark.slow
 def test_two_processes_on_cpu(launch_setup, tmp_path):
     repo, config, _ = launch_setup
     work = str(tmp_path / 'dist')

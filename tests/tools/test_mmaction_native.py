@@ -7,9 +7,12 @@ import os.path as osp
 import sys
 
 import mmaction
+import pytest
 import torch
 
-from mmaction_gblend.testing import run_command
+from helpers import run_command
+
+pytestmark = pytest.mark.slow  # mmaction2's own scripts, in processes
 
 TOOLS = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools')
 

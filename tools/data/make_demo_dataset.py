@@ -11,8 +11,8 @@ import os.path as osp
 import time
 from typing import Tuple
 
-from mmaction_gblend.datasets.demo_generator import (SPLITS, DemoDatasetSpec,
-                                                     make_demo_dataset)
+from mmaction_gblend.demo.demo_generator import (SPLITS, DemoDatasetSpec,
+                                                 make_demo_dataset)
 
 # Spec fields that can be overridden from the command line.
 _OVERRIDES = ('num_classes', 'train_per_class', 'val_per_class',

@@ -33,29 +33,23 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=train_dataset)
+val_dataset = dict(
+    type=dataset_type,
+    ann_file=ann_file_val,
+    data_prefix=dict(video=data_root_val),
+    missing_audio='silence',
+    pipeline=val_pipeline,
+    test_mode=True)
 val_dataloader = dict(
     batch_size=16,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root_val),
-        missing_audio='silence',
-        pipeline=val_pipeline,
-        test_mode=True))
+    dataset=val_dataset)
+# The val videos again, 10 clips x 3 crops each, one video a batch.
 test_dataloader = dict(
+    val_dataloader,
     batch_size=1,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file_val,
-        data_prefix=dict(video=data_root_val),
-        missing_audio='silence',
-        pipeline=test_pipeline,
-        test_mode=True))
+    dataset=dict(val_dataset, pipeline=test_pipeline))
 val_evaluator = dict(type='MultiHeadAccMetric')
 test_evaluator = val_evaluator

@@ -44,3 +44,18 @@ audio_steps = [
     dict(type='FormatAudioShape', input_format='NCTF'),
 ]
 load_flow = dict(type='LoadFlowFrames')
+# RGB and TV-L1 flow of the same clip: the flow frames at the sampled RGB
+# frames, through the same spatial steps drawn on their own (FlowPipeline),
+# then the RGB frames through them.
+train_rgb_flow = [
+    *train_decode, load_flow,
+    dict(type='FlowPipeline', transforms=train_crop), *train_crop
+]
+val_rgb_flow = [
+    *val_decode, load_flow,
+    dict(type='FlowPipeline', transforms=val_crop), *val_crop
+]
+test_rgb_flow = [
+    *test_decode, load_flow,
+    dict(type='FlowPipeline', transforms=test_crop), *test_crop
+]

@@ -9,15 +9,14 @@ Windows the seek cannot serve exactly (at the ends of the track, where the
 shortfall rules apply) take the whole-track path.
 """
 import math
-import os
-import os.path as osp
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from ..errors import BadSampleError
+from ...utils.choices import check_choice
+from ..errors import BadSampleError, check_sample_file
 
 
 def clip_time_windows(frame_inds: np.ndarray,
@@ -86,13 +85,6 @@ def check_clip_in_video(results: Dict) -> None:
             'DecodeAudioTrack.duration for a fixed window)')
 
 
-def _check_audio_file(path: str) -> None:
-    if not osp.isfile(path):
-        raise BadSampleError(path, 'file not found')
-    if os.path.getsize(path) == 0:
-        raise BadSampleError(path, 'file is empty')
-
-
 class AudioSegment(NamedTuple):
     """A stretch of a decoded track: ``samples[i]`` is the track's sample
     ``offset + i``."""
@@ -128,7 +120,7 @@ def read_audio_segment(path: str, sample_rate: int, start: float,
         BadSampleError: the file is missing, empty, unreadable or has no
             audio stream.
     """
-    _check_audio_file(path)
+    check_sample_file(path)
     import av
     try:
         with av.open(path) as container:
@@ -183,12 +175,9 @@ def read_audio_track(path: str,
         BadSampleError: the file is missing, empty, unreadable or has no
             audio stream.
     """
-    if backend == 'pyav':
+    if check_choice('backend', backend, AUDIO_BACKENDS) == 'pyav':
         return read_audio_segment(path, sample_rate, 0.0, math.inf).samples
-    if backend != 'decord':
-        raise ValueError(f"backend must be one of {AUDIO_BACKENDS}, got "
-                         f'{backend!r}')
-    _check_audio_file(path)
+    check_sample_file(path)
     import decord
     try:
         reader = decord.AudioReader(path, sample_rate=sample_rate, mono=True)
@@ -260,9 +249,7 @@ class DecodeAudioTrack(BaseTransform):
                  fit_in_track: bool = False,
                  single_window: bool = False,
                  backend: str = 'pyav') -> None:
-        if backend not in AUDIO_BACKENDS:
-            raise ValueError(f'DecodeAudioTrack.backend must be one of '
-                             f'{AUDIO_BACKENDS}, got {backend!r}')
+        check_choice('DecodeAudioTrack.backend', backend, AUDIO_BACKENDS)
         if sample_rate <= 0:
             raise ValueError('DecodeAudioTrack.sample_rate must be positive, '
                              f'got {sample_rate}')

@@ -1,13 +1,11 @@
 """Load precomputed log-mel features (``.npy``) over each clip's window."""
-import os
-import os.path as osp
 from typing import Dict, Optional
 
 import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from ..errors import BadSampleError
+from ..errors import BadSampleError, check_sample_file
 
 
 def load_feature_file(path: str) -> np.ndarray:
@@ -18,10 +16,7 @@ def load_feature_file(path: str) -> np.ndarray:
             no frames, is not real numbers, or holds NaN/inf (also after
             the cast to float32).
     """
-    if not osp.isfile(path):
-        raise BadSampleError(path, 'feature file not found')
-    if os.path.getsize(path) == 0:
-        raise BadSampleError(path, 'feature file is empty')
+    check_sample_file(path, 'feature file')
     try:
         feats = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:

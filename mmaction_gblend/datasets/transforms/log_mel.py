@@ -17,6 +17,7 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
+from ...utils.choices import check_choice
 from ..errors import BadSampleError
 
 SCALES = ('normalized_db', 'log')
@@ -71,8 +72,7 @@ def log_mel_spectrogram(waveform: np.ndarray,
         in mmaction2's features, with
         ``num_frames = 1 + num_samples // hop_length`` (centred frames).
     """
-    if scale not in SCALES:
-        raise ValueError(f'scale must be one of {SCALES}, got {scale!r}')
+    check_choice('scale', scale, SCALES)
     waveform = np.asarray(waveform, dtype=np.float32)
     spec = np.abs(
         librosa.stft(
@@ -116,10 +116,7 @@ class LogMelSpectrogram(BaseTransform):
                  power: float = 1.0,
                  scale: str = 'normalized_db',
                  num_frames: Optional[int] = None) -> None:
-        if scale not in SCALES:
-            raise ValueError(
-                f'LogMelSpectrogram.scale must be one of {SCALES}, '
-                f'got {scale!r}')
+        check_choice('LogMelSpectrogram.scale', scale, SCALES)
         if num_frames is not None and num_frames <= 0:
             raise ValueError('LogMelSpectrogram.num_frames must be positive, '
                              f'got {num_frames}')

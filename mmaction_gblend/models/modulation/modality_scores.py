@@ -27,6 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...utils.choices import check_choice
+
 __all__ = [
     'SCORE_SOURCES', 'resolve_score_source', 'eval_mode', 'modality_logits',
     'true_class_probability'
@@ -61,9 +63,7 @@ def resolve_score_source(source: str, fusion: nn.Module,
         ValueError: Naming ``score_source``, for an unknown source or
             ``'linear_split'`` on a model where the split does not exist.
     """
-    if source not in SCORE_SOURCES:
-        raise ValueError(f'MultiHeadRecognizer.score_source must be one of '
-                         f'{SCORE_SOURCES}, got {source!r}')
+    check_choice('MultiHeadRecognizer.score_source', source, SCORE_SOURCES)
     linear = (getattr(fusion, 'has_linear_parts', False)
               and _linear_classifier(fused_head) is not None)
     if source == 'auto':

@@ -27,6 +27,8 @@ from typing import List, Set, Tuple
 import torch.nn as nn
 from torch.nn.modules.conv import _ConvNd
 
+from ...utils.choices import check_choice
+
 __all__ = ['PARAMETER_SETS', 'check_parameter_set', 'encoder_parameters']
 
 #: The parameter sets by name; the first is the default.
@@ -53,10 +55,7 @@ def check_parameter_set(params: str, key: str = 'optim_wrapper.params') -> str:
     Raises:
         ValueError: Naming ``key`` and the sets, for an unknown name.
     """
-    if params not in PARAMETER_SETS:
-        raise ValueError(f'{key} must be one of {PARAMETER_SETS}, got '
-                         f'{params!r}')
-    return params
+    return check_choice(key, params, PARAMETER_SETS)
 
 
 def _kernel_ids(encoder: nn.Module) -> Set[int]:

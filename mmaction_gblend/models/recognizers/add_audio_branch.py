@@ -17,6 +17,8 @@ from typing import Optional
 
 from mmaction.registry import MODELS
 
+from ...utils.choices import check_choice
+
 __all__ = ['DEFAULT_AUDIO_BRANCH', 'add_audio_branch']
 
 #: A ResNet-18 on log-mel spectrograms, trained from scratch.
@@ -54,11 +56,8 @@ def add_audio_branch(recognizer: dict,
             input format or a config without ``backbone``/``cls_head``.
     """
     stock = copy.deepcopy(dict(recognizer))
-    kind = stock.get('type')
-    if kind not in _INPUT_FORMATS:
-        raise ValueError(
-            f'AddAudioBranch.recognizer.type must be one of '
-            f'{sorted(_INPUT_FORMATS)}, got {kind!r}')
+    kind = check_choice('AddAudioBranch.recognizer.type', stock.get('type'),
+                        sorted(_INPUT_FORMATS))
     for key in ('backbone', 'cls_head'):
         if key not in stock:
             raise ValueError(f'AddAudioBranch.recognizer has no {key!r}')

@@ -15,14 +15,14 @@ from mmaction.structures import ActionDataSample
 from mmengine.model import BaseModel, ModuleDict
 
 from ...blending.gblend import check_blend_weights
+from ...utils.choices import check_choice
 from ..modulation import (ModulationState, PredictionModulation,
                           encoder_parameters, modality_logits,
                           resolve_score_source, true_class_probability)
 from ..utils import global_avg_pool, load_branch_checkpoint, stack_labels
 from .recognizer_checks import (DEFAULT_INPUT_FORMAT, FUSED, INPUT_FORMATS,
                                 BranchConfig, check_batch_keys, check_branch,
-                                check_choice, check_fusion,
-                                check_modality_names, check_opm,
+                                check_fusion, check_modality_names, check_opm,
                                 check_preprocessor_keys)
 
 # The constants and the weight check are re-exported for code that imports
@@ -132,7 +132,8 @@ class MultiHeadRecognizer(BaseModel):
         # order in the fusion, same order of blend_weights).
         self.modalities = sorted(branches or {})
         check_modality_names(self.modalities)
-        check_choice('average_clips', average_clips, ('prob', 'score'))
+        check_choice('MultiHeadRecognizer.average_clips', average_clips,
+                     ['prob', 'score'])
         self.num_classes = num_classes
         self.average_clips = average_clips
 
@@ -184,7 +185,8 @@ class MultiHeadRecognizer(BaseModel):
                 dtype=torch.float32))
         self.predict_head = predict_head or (
             FUSED if self.fusion is not None else self.modalities[0])
-        check_choice('predict_head', self.predict_head, self.head_names)
+        check_choice('MultiHeadRecognizer.predict_head', self.predict_head,
+                     list(self.head_names))
         self.loss_cls = MODELS.build(
             loss_cls or dict(type='CrossEntropyLoss'))
         self._build_modulation(score_source, opm)

@@ -12,11 +12,12 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 import torch.nn as nn
 from mmaction.registry import MODELS
 
+from ...utils.choices import check_choice
 from ..fusions import BaseFusion
 
 __all__ = [
     'FUSED', 'INPUT_FORMATS', 'DEFAULT_INPUT_FORMAT', 'BranchConfig',
-    'check_modality_names', 'check_choice', 'check_branch',
+    'check_modality_names', 'check_branch',
     'check_preprocessor_keys', 'check_fusion', 'check_opm',
     'check_batch_keys'
 ]
@@ -65,17 +66,6 @@ def check_modality_names(names: Sequence[str]) -> None:
                 '"loss", which would make its metrics optimised)')
 
 
-def check_choice(key: str, value, choices: Sequence) -> None:
-    """``MultiHeadRecognizer.<key>`` is one of ``choices``.
-
-    Raises:
-        ValueError: Naming the key and the choices.
-    """
-    if value not in choices:
-        raise ValueError(f'MultiHeadRecognizer.{key} must be one of '
-                         f'{list(choices)}, got {value!r}')
-
-
 def check_branch(name: str, cfg: dict) -> BranchConfig:
     """A branch's config, checked, with its defaults filled in.
 
@@ -93,10 +83,9 @@ def check_branch(name: str, cfg: dict) -> BranchConfig:
     if 'backbone' not in cfg or 'feat_dim' not in cfg:
         raise ValueError(f'{where} needs "backbone" and "feat_dim"')
     key = cfg.pop('input_key', name)
-    fmt = cfg.pop('input_format', DEFAULT_INPUT_FORMAT.get(key))
-    if fmt not in INPUT_FORMATS:
-        raise ValueError(f'{where}.input_format must be one of '
-                         f'{INPUT_FORMATS}, got {fmt!r}')
+    fmt = check_choice(f'{where}.input_format',
+                       cfg.pop('input_format', DEFAULT_INPUT_FORMAT.get(key)),
+                       INPUT_FORMATS)
     init_from = cfg.pop('init_from', None)
     branch = BranchConfig(
         backbone=cfg.pop('backbone'),

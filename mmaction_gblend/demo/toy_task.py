@@ -2,7 +2,7 @@
 
 For tests and for trying G-Blend in seconds, without media files. Import it
 to register its modules (``custom_imports=dict(imports=['mmaction_gblend',
-'mmaction_gblend.toy_task'])``); the plugin itself does not.
+'mmaction_gblend.demo.toy_task'])``); the plugin itself does not.
 
 **The toy task** (:class:`ToyMultiModalDataset`, :func:`toy_config`). Each
 sample has a label y and one feature vector per modality, fixed per
@@ -67,6 +67,8 @@ from mmaction.structures import ActionDataSample
 from mmcv.transforms import BaseTransform
 from mmengine.dataset import BaseDataset
 from mmengine.model import BaseModule
+
+from ..utils.choices import check_choice
 
 
 @DATASETS.register_module()
@@ -366,9 +368,7 @@ class ToyParadoxDataset(BaseDataset):
                  fingerprint_dim: int = 2048,
                  fingerprint: float = 0.1,
                  **kwargs) -> None:
-        if split not in _SPLIT_TAGS:
-            raise ValueError(f'ToyParadoxDataset.split must be one of '
-                             f'{PARADOX_SPLITS}, got {split!r}')
+        check_choice('ToyParadoxDataset.split', split, PARADOX_SPLITS)
         self.num_samples = num_samples
         self.num_classes = num_classes
         self.split = split

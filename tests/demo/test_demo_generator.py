@@ -12,13 +12,13 @@ import decord
 import numpy as np
 import pytest
 
-from mmaction_gblend.datasets import demo_generator
-from mmaction_gblend.datasets.demo_generator import (DemoDatasetSpec,
-                                                     bayes_accuracies,
-                                                     class_colors,
-                                                     class_frequencies,
-                                                     make_demo_dataset,
-                                                     render_sample)
+from mmaction_gblend.demo import demo_generator
+from mmaction_gblend.demo.demo_generator import (DemoDatasetSpec,
+                                                 bayes_accuracies,
+                                                 class_colors,
+                                                 class_frequencies,
+                                                 make_demo_dataset,
+                                                 render_sample)
 
 # 3 classes x (4 + 2 + 2) clips of 1 s: builds in about a second.
 TINY = DemoDatasetSpec(

@@ -50,6 +50,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..utils.av_writer import write_video_with_audio
+from ..utils.choices import check_choice
 
 SPLITS = ('train', 'val', 'test')
 # Bump when the rendering changes, so ``skip_existing`` rebuilds old data.
@@ -435,8 +436,7 @@ def render_sample(split: str,
     """
     spec = spec or DemoDatasetSpec()
     _check_seed(seed)
-    if split not in SPLITS:
-        raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+    check_choice('split', split, SPLITS)
     labels = split_labels(spec, seed, split)
     if not 0 <= index < labels.size:
         raise ValueError(f'index {index} out of range for {labels.size} '

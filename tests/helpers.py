@@ -1,5 +1,10 @@
-"""Helpers for tests: small real media files with known content, the
-repository's scripts as modules, and multi-process runs."""
+"""Helpers for the tests: small real media files with known content, the
+repository's scripts as modules, and multi-process runs.
+
+Test files import it as ``helpers`` (pytest puts ``tests/`` on ``sys.path``
+for ``tests/conftest.py``); a process a test starts needs ``tests/`` on its
+``PYTHONPATH`` to import it.
+"""
 import importlib.util
 import os
 import os.path as osp
@@ -10,7 +15,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .utils import write_video_with_audio
+from mmaction_gblend.utils import write_video_with_audio
+
+# The repository: this file is tests/helpers.py.
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 SAMPLE_RATE = 16000
 
@@ -78,8 +86,7 @@ def load_script(path: str) -> ModuleType:
         path: The script, absolute or relative to the repository root.
     """
     if not osp.isabs(path):
-        repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
-        path = osp.join(repo, path)
+        path = osp.join(REPO, path)
     name = osp.splitext(osp.basename(path))[0]
     spec = importlib.util.spec_from_file_location(f'script_{name}', path)
     module = importlib.util.module_from_spec(spec)
@@ -92,7 +99,8 @@ def make_small_demo_set(root: str,
                         seed: int = 3) -> str:
     """A small demo dataset under ``root/data``: ``train_per_class`` training
     clips and one val and one test clip per class; returns ``root``."""
-    from .datasets.demo_generator import DemoDatasetSpec, make_demo_dataset
+    from mmaction_gblend.demo.demo_generator import (DemoDatasetSpec,
+                                                     make_demo_dataset)
     spec = DemoDatasetSpec(train_per_class=train_per_class, val_per_class=1,
                            test_per_class=1)
     make_demo_dataset(osp.join(str(root), 'data'), spec=spec, seed=seed,

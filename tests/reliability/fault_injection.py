@@ -2,12 +2,13 @@
 that kill their own process with SIGKILL at a chosen point of training.
 
 Import it to register its modules (``custom_imports=dict(imports=[
-'mmaction_gblend', 'mmaction_gblend.fault_injection'])``); the plugin itself
-does not. Each kills once: before dying it creates a marker file, and while
-the marker exists it does nothing, so the run resumed from the same config
-goes on to the end. SIGKILL cannot be caught: no ``finally`` block, no
-exit hook and no checkpoint-on-exit runs, as when the machine runs out of
-memory or a scheduler evicts the job.
+'mmaction_gblend', 'fault_injection'])``, with this folder on the training
+process's ``PYTHONPATH``); the plugin does not. Each kills once: before
+dying it creates a marker file, and while the marker exists it does
+nothing, so the run resumed from the same config goes on to the end.
+SIGKILL cannot be caught: no ``finally`` block, no exit hook and no
+checkpoint-on-exit runs, as when the machine runs out of memory or a
+scheduler evicts the job.
 """
 import os
 import os.path as osp
