@@ -190,8 +190,9 @@ def results_block(runs: List[dict], sources: Sequence[str]) -> str:
         '', 'Paired per seed, top-1 points: mean difference, 95 % '
         't-interval, seeds won. The same-clips column compares runs on '
         "G-Blend's part (G-Blend and the baselines' `@gblend-part` runs); "
-        'the whole-set column compares G-Blend (480 clips) or a baseline '
-        '(800) with the references trained on the whole set.', '',
+        f'the whole-set column compares G-Blend ({_clips(part)} clips) or '
+        f'a baseline ({_clips(whole)}) with the references trained on the '
+        'whole set.', '',
         '| comparison | same clips | against the whole-set reference |',
         '| --- | --- | --- |'
     ]
