@@ -527,13 +527,19 @@ def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def _of_config(result: dict, text: str) -> bool:
+    """Whether a stored run is of the derived config ``text`` (a run
+    stored without its config's hash is taken as it is)."""
+    return result.get('config_sha1', _sha1(text)) == _sha1(text)
+
+
 def run_one(derivation: Derivation, strategy: str, seed: int,
             work_dir: str, reused: Dict[tuple, dict]) -> dict:
     """Train and test one strategy with one seed (or read its result)."""
     text = derivation.config_text(strategy)
     if (strategy, seed) in reused:
         earlier = reused[(strategy, seed)]
-        if earlier.get('config_sha1', _sha1(text)) == _sha1(text):
+        if _of_config(earlier, text):
             return earlier
         print(f'  the reused {strategy}, seed {seed} is of another config: '
               'run again', flush=True)
@@ -542,7 +548,7 @@ def run_one(derivation: Derivation, strategy: str, seed: int,
     if osp.exists(result_file):
         with open(result_file) as f:
             result = json.load(f)
-        if result.get('config_sha1', _sha1(text)) == _sha1(text):
+        if _of_config(result, text):
             return result
         print(f'  {result_file} is of another config: run again',
               flush=True)
