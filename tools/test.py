@@ -10,6 +10,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
+from mmaction_gblend.compat import end_process_group
 from mmaction_gblend.utils.cli import (add_runner_arguments,
                                       config_to_test, load_runner_config)
 
@@ -33,6 +34,7 @@ def main(argv=None) -> None:
     cfg = build_config(parse_args(argv))
     runner = Runner.from_cfg(cfg)
     runner.test()
+    end_process_group()
 
 
 if __name__ == '__main__':

@@ -18,6 +18,7 @@ from mmengine.dist import barrier
 from mmengine.runner import Runner
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
+from mmaction_gblend.compat import end_process_group
 from mmaction_gblend.utils.cli import (add_runner_arguments,
                                       check_dump_path, config_to_test,
                                       load_runner_config)
@@ -109,6 +110,7 @@ def main(argv=None) -> None:
         barrier()  # every rank reads what rank 0 saved last
         checkpoint = last_checkpoint(runner.work_dir)
         Runner.from_cfg(config_to_test(cfg, checkpoint, args.dump)).test()
+    end_process_group()
 
 
 if __name__ == '__main__':

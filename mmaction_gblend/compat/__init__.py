@@ -17,7 +17,7 @@ Every fix is idempotent and leaves a platform that does not need it alone.
 """
 from .checkpoint_loading import register_restricted_checkpoint_loader
 from .distributed import (AnyDeviceDistributedDataParallel,
-                          patch_cpu_process_group_init)
+                          end_process_group, patch_cpu_process_group_init)
 from .distutils_errors import install_distutils_errors_if_missing
 from .drn_stub import install_drn_stub_if_missing
 
@@ -33,5 +33,6 @@ def apply_platform_fixes() -> None:
 __all__ = [
     'apply_platform_fixes', 'install_drn_stub_if_missing',
     'register_restricted_checkpoint_loader', 'patch_cpu_process_group_init',
-    'install_distutils_errors_if_missing', 'AnyDeviceDistributedDataParallel'
+    'install_distutils_errors_if_missing', 'AnyDeviceDistributedDataParallel',
+    'end_process_group'
 ]

@@ -15,6 +15,8 @@ process group when no CUDA device exists (and changes nothing when one
 does). :class:`AnyDeviceDistributedDataParallel` is the stock
 ``MMDistributedDataParallel`` except that it drops ``device_ids`` for a CPU
 module; our runtime config selects it through ``model_wrapper_cfg``.
+:func:`end_process_group` ends a run's process group in order; mmengine
+leaves that to the interpreter's exit.
 """
 import functools
 from typing import Optional, Sequence
@@ -59,6 +61,22 @@ def patch_cpu_process_group_init() -> None:
 
     setattr(init_dist_pytorch, _PATCHED_ATTR, True)
     dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
+def end_process_group() -> None:
+    """Wait for every rank, then destroy the default process group.
+
+    mmengine never destroys the process group it starts, so each rank leaves
+    gloo's worker threads and sockets to the interpreter's exit, in whatever
+    order it frees them, while the other ranks may still be writing. A
+    2-process CPU run once ended with one rank aborting ("terminate called
+    without an active exception", SIGABRT); ending the group after a barrier,
+    as torch's documentation asks, leaves no collective open at exit. Does
+    nothing when no process group exists (one-process runs).
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
 
 
 @MODEL_WRAPPERS.register_module()

@@ -68,3 +68,15 @@ def test_runner_finds_the_wrapper_by_name():
     assert issubclass(AnyDeviceDistributedDataParallel,
                       torch.nn.parallel.DistributedDataParallel)
     assert is_model_wrapper.__module__.startswith('mmengine')
+
+
+def test_end_process_group_destroys_the_group_and_is_safe_without_one(
+        tmp_path):
+    import torch.distributed as dist
+
+    from mmaction_gblend.compat import end_process_group
+    end_process_group()  # a one-process run has no group: nothing to do
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    end_process_group()
+    assert not dist.is_initialized()

@@ -9,11 +9,11 @@ import json
 import os
 import sys
 
-import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmaction_gblend.demo.toy_task as toy
+from mmaction_gblend.compat import end_process_group
 from mmaction_gblend.engine import measure_heads
 
 
@@ -41,7 +41,7 @@ def main(out: str) -> None:
                 history=gblend.history,
                 checksum=checksum,
                 measures={h: list(m) for h, m in measures.items()}), f)
-    torch.distributed.barrier()
+    end_process_group()
 
 
 if __name__ == '__main__':

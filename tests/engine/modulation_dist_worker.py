@@ -15,6 +15,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmaction_gblend.demo.toy_task as toy
+from mmaction_gblend.compat import end_process_group
 from mmaction_gblend.models.modulation import (modality_logits,
                                                true_class_probability)
 
@@ -76,7 +77,7 @@ def main(out: str) -> None:
         json.dump(dict(world_size=runner.world_size, steps=recorder.steps,
                        history=hook.history, checksum=checksum,
                        local=local.tolist(), reduced=reduced.tolist()), f)
-    torch.distributed.barrier()
+    end_process_group()
 
 
 if __name__ == '__main__':

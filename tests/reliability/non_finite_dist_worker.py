@@ -10,11 +10,11 @@ import json
 import os
 import sys
 
-import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmaction_gblend.demo.toy_task as toy
+from mmaction_gblend.compat import end_process_group
 from mmaction_gblend.engine import NonFiniteLossError
 
 
@@ -35,9 +35,7 @@ def main(out: str) -> None:
         error = str(err)
     with open(os.path.join(out, f'rank{runner.rank}.json'), 'w') as f:
         json.dump(dict(iter=runner.iter, error=error), f)
-    # neither process exits while the other still talks to it
-    torch.distributed.barrier()
-    torch.distributed.destroy_process_group()
+    end_process_group()
 
 
 if __name__ == '__main__':
