@@ -80,13 +80,21 @@ def build_config(args: argparse.Namespace) -> Config:
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.dump:  # before training: a bad name fails now, not after it
         check_dump_path(args.dump)
+    # Assign whole dicts: Config.setdefault returns the dict it was given,
+    # not the copy it stores, so writing into its result is lost.
     if args.auto_scale_lr:
-        cfg.setdefault('auto_scale_lr', {})['enable'] = True
+        scale = dict(cfg.get('auto_scale_lr') or {})
+        if 'base_batch_size' not in scale:
+            raise ValueError(
+                '--auto-scale-lr needs auto_scale_lr.base_batch_size in the '
+                'config: the batch size its learning rate was set for')
+        cfg.auto_scale_lr = dict(scale, enable=True)
     if args.seed is not None or args.deterministic:
-        randomness = cfg.setdefault('randomness', {})
+        randomness = dict(cfg.get('randomness') or {})
         if args.seed is not None:
             randomness['seed'] = args.seed
         randomness['deterministic'] = args.deterministic
+        cfg.randomness = randomness
     return cfg
 
 

@@ -186,3 +186,22 @@ def test_test_options_reach_the_config(launch_setup):
     with pytest.raises(ValueError, match='--dump must end with .pkl'):
         test.build_config(
             test.parse_args([config, 'ckpt.pth', '--dump', 'out.json']))
+
+
+def test_seed_and_lr_scaling_reach_a_config_without_those_keys(
+        launch_setup, tmp_path):
+    repo, config, _ = launch_setup
+    bare = tmp_path / 'bare.py'  # no randomness, no auto_scale_lr
+    bare.write_text(open(config).read().replace('randomness = dict(seed=0)',
+                                                 ''))
+    train = load_script(osp.join(repo, 'tools', 'train.py'))
+    cfg = train.build_config(train.parse_args([str(bare), '--seed', '3']))
+    assert cfg.randomness == dict(seed=3, deterministic=False)
+    with pytest.raises(ValueError, match='auto_scale_lr.base_batch_size'):
+        train.build_config(train.parse_args([str(bare), '--auto-scale-lr']))
+    scaled = tmp_path / 'scaled.py'
+    scaled.write_text(open(bare).read() +
+                      '\nauto_scale_lr = dict(base_batch_size=16)\n')
+    cfg = train.build_config(
+        train.parse_args([str(scaled), '--auto-scale-lr']))
+    assert cfg.auto_scale_lr == dict(base_batch_size=16, enable=True)
