@@ -173,6 +173,9 @@ def results_block(runs: List[dict], sources: Sequence[str]) -> str:
         at_whole = rows.get(base) if not compare._is_gblend(base) else None
         at_part = rows.get(base + PART) or (
             rows.get(base) if compare._is_gblend(base) else None)
+        # the seeds column is the first cell's; a cell over other seeds
+        # (a part run of the extra set) names its own
+        seeds = sorted((at_whole or at_part)['seed_list'])
         cells = []
         for row in (at_whole, at_part):
             if row is None:
@@ -181,9 +184,9 @@ def results_block(runs: List[dict], sources: Sequence[str]) -> str:
             cell = _top1(row)
             if compare._is_gblend(row['strategy']) and row.get('weights'):
                 cell += f' ({_weights(row)})'
+            if sorted(row['seed_list']) != seeds:
+                cell += f' (seeds {_seeds(row["seed_list"])})'
             cells.append(cell)
-        seeds = sorted({s for row in (at_whole, at_part) if row
-                        for s in row['seed_list']})
         lines.append(f'| {label(base)} | {_seeds(seeds)} | {cells[0]} | '
                      f'{cells[1]} |')
     lines += [
