@@ -40,6 +40,7 @@ def test_results_block_pairs_by_seed_and_takes_each_strategy_once(
     # core file) and adds OGM-GE over two seeds
     extra = [_run('naive-fusion', s, 0.10, 800) for s in range(2)]
     extra += [_run('ogm-ge', s, 0.80, 800) for s in range(2)]
+    extra += [_run('ogm-ge@gblend-part', s, 0.70, 480) for s in range(1)]
     paths = []
     for name, runs in (('core', core), ('extra', extra)):
         path = tmp_path / f'{name}.json'
@@ -55,7 +56,8 @@ def test_results_block_pairs_by_seed_and_takes_each_strategy_once(
     assert rows['RGB only'] == ['0–2', '81.0 ± 1.0', '79.0 ± 0.0']
     assert rows['online G-Blend, trajectory estimator'] == [
         '0–2', '', '75.0 ± 0.0 (rgb 0.60, audio 0.10, fused 0.30)']
-    assert rows['OGM-GE'] == ['0, 1', '80.0 ± 0.0', '']
+    # a cell over other seeds than its row's names them
+    assert rows['OGM-GE'] == ['0, 1', '80.0 ± 0.0', '70.0 ± 0.0 (seeds 0)']
     # paired per seed: on the part, G-Blend minus naive fusion is
     # +15, +13, +5 (mean +11.0); it wins every seed
     cell = rows['online G-Blend, trajectory estimator − naive fusion']
