@@ -233,6 +233,17 @@ def emit_result(result: dict) -> None:
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
+def emit_peak_memory(workload: Callable[[], object]) -> None:
+    """Run ``workload`` and emit (:func:`emit_result`) the peak memory of
+    this process with it, against the resident memory before it.
+
+    The body of a script's ``--probe`` child (see :func:`run_child`).
+    """
+    baseline = current_rss_mib()
+    workload()
+    emit_result(peak_memory(baseline))
+
+
 def child_env(threads: Optional[int] = None) -> Dict[str, str]:
     """The environment of a child: unbuffered, optionally thread-limited."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')
@@ -373,29 +384,37 @@ def base_parser(description: str, repeats: int,
     return parser
 
 
+def add_int_options(parser: argparse.ArgumentParser,
+                    helps: Dict[str, str]) -> None:
+    """Add integer options left unset (``None``) by default, for
+    :func:`parse_common` to fill in.
+
+    Args:
+        parser: The script's parser.
+        helps: Option (``'--steps'``) -> its help.
+    """
+    for option, text in helps.items():
+        parser.add_argument(option, type=int, help=text)
+
+
 def add_step_options(parser: argparse.ArgumentParser) -> None:
     """Options of the scripts that time single training steps."""
-    parser.add_argument('--batch-size', type=int,
-                        help='clips per step (default 16, the demo\'s; 4 '
-                        'with --quick)')
-    parser.add_argument('--steps', type=int,
-                        help='timed steps per configuration and repetition')
-    parser.add_argument('--warmup', type=int,
-                        help='discarded steps before each timed block')
+    add_int_options(parser, {
+        '--batch-size': 'clips per step (default 16, the demo\'s; 4 with '
+        '--quick)',
+        '--steps': 'timed steps per configuration and repetition',
+        '--warmup': 'discarded steps before each timed block'})
 
 
 def add_training_run_options(parser: argparse.ArgumentParser) -> None:
     """Options of the scripts that run whole (short) trainings."""
-    parser.add_argument('--train-per-class', type=int,
-                        help='training clips per class of the generated '
-                        'data (default 20: 136 train, 24 held out)')
-    parser.add_argument('--super-epoch', type=int,
-                        help='epochs per super-epoch (the demo config: 4)')
-    parser.add_argument('--super-epochs', type=int,
-                        help='super-epochs per run (default 2)')
-    parser.add_argument('--num-workers', type=int,
-                        help="data-loader workers per process (default: the "
-                        "config's)")
+    add_int_options(parser, {
+        '--train-per-class': 'training clips per class of the generated '
+        'data (default 20: 136 train, 24 held out)',
+        '--super-epoch': 'epochs per super-epoch (the demo config: 4)',
+        '--super-epochs': 'super-epochs per run (default 2)',
+        '--num-workers': "data-loader workers per process (default: the "
+        "config's)"})
 
 
 def parse_common(parser: argparse.ArgumentParser,
@@ -417,15 +436,27 @@ def parse_common(parser: argparse.ArgumentParser,
     return args
 
 
-def new_result(script: str, title: str, args: argparse.Namespace,
-               settings: dict) -> dict:
-    """The skeleton of a script's result file."""
+def new_result(script: str,
+               title: str,
+               args: argparse.Namespace,
+               settings: dict,
+               notes: Sequence[str] = ()) -> dict:
+    """The skeleton of a script's result file.
+
+    Args:
+        script: The script's name.
+        title: The result's title.
+        args: The parsed options (``--quick``, the repetitions).
+        settings: What the figures depend on, recorded with them.
+        notes: The notes known from the start (how the figures are
+            measured); others are appended as they come.
+    """
     return dict(script=script, title=title, quick=bool(args.quick),
                 repeats=args.repeats, device=device_name(),
                 started=datetime.datetime.now().astimezone().isoformat(
                     timespec='seconds'),
                 load_average_start=load_average(), settings=settings,
-                figures=[], tables=[], notes=[])
+                figures=[], tables=[], notes=list(notes))
 
 
 def add_table(result: dict, title: str, columns: Sequence[str],
@@ -501,6 +532,25 @@ def write_result(result: dict, path: Optional[str]) -> None:
         with open(path, 'w') as f:
             json.dump(result, f, indent=1)
         print(f'results written to {path}', flush=True)
+
+
+def run_benchmark(args: argparse.Namespace,
+                  make_result: Callable[[argparse.Namespace], dict],
+                  probe: Callable[[argparse.Namespace], None]) -> None:
+    """The ``main`` of a script with a ``--probe`` child (see
+    :func:`run_child`).
+
+    Args:
+        args: The parsed options.
+        make_result: Makes the script's result (:func:`new_result`), which
+            :func:`write_result` then prints and writes to ``args.out``.
+        probe: With ``--probe``, the only thing run: one measurement in
+            this fresh process, emitted for the parent.
+    """
+    if args.probe:
+        probe(args)
+    else:
+        write_result(make_result(args), args.out)
 
 
 def say(line: str) -> None:

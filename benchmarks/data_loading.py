@@ -34,10 +34,9 @@ import random
 from collections import OrderedDict
 from typing import Dict, List, Sequence, Tuple
 
-from _common import (REPO, add_table, base_parser, clock, current_rss_mib,
-                     emit_result, interleave, new_result, parse_common,
-                     peak_memory, ratio_figure, run_child, say, summary,
-                     write_result)
+from _common import (REPO, add_table, base_parser, clock, emit_peak_memory,
+                     interleave, new_result, parse_common, ratio_figure,
+                     run_benchmark, run_child, say, summary)
 from _workload import (ensure_demo_data, init_scope, load_config,
                        warm_file_cache)
 
@@ -59,11 +58,7 @@ def parse_args(argv=None):
     parser.add_argument('--probe', choices=PIPELINES,
                         help='(internal) peak memory of one pipeline')
     parser.add_argument('--data-root', help='(internal, with --probe)')
-    args = parse_common(parser, argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return parse_common(parser, argv, FULL, QUICK)
 
 
 def variant(text: str) -> str:
@@ -204,10 +199,8 @@ def probe_memory(name: str, data_root: str, args) -> dict:
 
 def run_probe(args) -> None:
     init_scope()
-    baseline = current_rss_mib()
-    dataset = build_datasets(load_config('naive'), args.data_root)[args.probe]
-    seconds_per_clip(dataset)
-    emit_result(peak_memory(baseline))
+    emit_peak_memory(lambda: seconds_per_clip(build_datasets(
+        load_config('naive'), args.data_root)[args.probe]))
 
 
 def measure_variant(name: str, args, result: dict) -> None:
@@ -261,23 +254,23 @@ def breakdown(datasets: Dict[str, object], label: str,
                       for p in parts] for n in names])
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    if args.probe:
-        run_probe(args)
-        return
+def make_result(args) -> dict:
+    """Every dataset variant's figures and tables."""
     init_scope()
-    result = new_result('data_loading', 'Data loading: audio-visual '
-                        "pipelines against mmaction2's video-only one",
-                        args, dict(clips_per_class=args.clips_per_class,
-                                   variants=args.variants))
+    result = new_result(
+        'data_loading', 'Data loading: audio-visual pipelines against '
+        "mmaction2's video-only one", args,
+        dict(clips_per_class=args.clips_per_class, variants=args.variants),
+        notes=['A warm-up pass of every pipeline is discarded; files are '
+               'read once before timing, so the figures are decoding and '
+               'transform CPU time, not disk.'])
     for name in args.variants:
         measure_variant(name, args, result)
-    result['notes'].append(
-        'A warm-up pass of every pipeline is discarded; files are read once '
-        'before timing, so the figures are decoding and transform CPU '
-        'time, not disk.')
-    write_result(result, args.out)
+    return result
+
+
+def main(argv=None) -> None:
+    run_benchmark(parse_args(argv), make_result, run_probe)
 
 
 if __name__ == '__main__':

@@ -24,9 +24,9 @@ import types
 from typing import Callable, Dict, List
 
 from _common import (add_step_options, add_table, add_training_run_options,
-                     base_parser, current_rss_mib, emit_result, interleave,
-                     median_time, new_result, parse_common, peak_memory,
-                     ratio_figure, run_child, say, summary, write_result)
+                     base_parser, emit_peak_memory, interleave, median_time,
+                     new_result, parse_common, ratio_figure, run_benchmark,
+                     run_child, say, summary)
 from _train_worker import launch, warm_up
 from _workload import (build_trainable, ensure_demo_data, init_scope,
                        load_config, sample_shapes, synthetic_batch,
@@ -145,10 +145,9 @@ def probe_memory(name: str, args) -> dict:
 
 def run_probe(args) -> None:
     init_scope()
-    baseline = current_rss_mib()
-    step = build_step(args.probe, args.batch_size, args.work_dir)
-    median_time(step, args.steps, args.warmup)
-    emit_result(peak_memory(baseline))
+    emit_peak_memory(lambda: median_time(
+        build_step(args.probe, args.batch_size, args.work_dir), args.steps,
+        args.warmup))
 
 
 # per epoch -------------------------------------------------------------------
@@ -252,11 +251,8 @@ def attribution(runs: Dict[str, List[dict]]) -> List[str]:
     return notes
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    if args.probe:
-        run_probe(args)
-        return
+def make_result(args) -> dict:
+    """The parts ``--parts`` names."""
     result = new_result(
         'strategy_overhead', 'Balancing strategies against naive fusion',
         args, {k: getattr(args, k) for k in FULL})
@@ -264,7 +260,11 @@ def main(argv=None) -> None:
         measure_steps(args, result)
     if 'epochs' in args.parts:
         measure_epochs(args, result)
-    write_result(result, args.out)
+    return result
+
+
+def main(argv=None) -> None:
+    run_benchmark(parse_args(argv), make_result, run_probe)
 
 
 if __name__ == '__main__':

@@ -19,10 +19,10 @@ branch against the stock one (the framework's own overhead).
 import os.path as osp
 from typing import Callable, Dict
 
-from _common import (add_step_options, add_table, base_parser, current_rss_mib,
-                     emit_result, interleave, median_time, new_result,
-                     parse_common, peak_memory, ratio_figure, run_child, say,
-                     summary, write_result)
+from _common import (add_step_options, add_table, base_parser,
+                     emit_peak_memory, interleave, median_time, new_result,
+                     parse_common, ratio_figure, run_benchmark, run_child,
+                     say, summary)
 from _workload import (build_trainable, init_scope, load_config, sample_shapes,
                        stock_model_configs, synthetic_batch, train_step_fn)
 
@@ -49,11 +49,7 @@ def parse_args(argv=None):
     add_step_options(parser)
     parser.add_argument('--probe', choices=sorted(CONFIGS),
                         help='(internal) peak memory of one configuration')
-    args = parse_common(parser, argv)
-    for key, value in (QUICK if args.quick else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    return args
+    return parse_common(parser, argv, FULL, QUICK)
 
 
 def model_config(source: str, demo) -> dict:
@@ -83,10 +79,8 @@ def probe_memory(name: str, args) -> dict:
 
 def run_probe(args) -> None:
     init_scope()
-    baseline = current_rss_mib()
-    step = build_step(args.probe, args.batch_size)
-    median_time(step, args.steps, args.warmup)
-    emit_result(peak_memory(baseline))
+    emit_peak_memory(lambda: median_time(
+        build_step(args.probe, args.batch_size), args.steps, args.warmup))
 
 
 def figures(times: Dict[str, list], result: dict) -> None:
@@ -105,15 +99,16 @@ def figures(times: Dict[str, list], result: dict) -> None:
             note='framework overhead with one branch'))
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    if args.probe:
-        run_probe(args)
-        return
+def make_result(args) -> dict:
+    """The step figures and the per-configuration table."""
     init_scope()
-    result = new_result('train_step', 'Training step: multi-head against '
-                        'stock uni-modal recognizers', args,
-                        {k: getattr(args, k) for k in FULL})
+    result = new_result(
+        'train_step', 'Training step: multi-head against stock uni-modal '
+        'recognizers', args, {k: getattr(args, k) for k in FULL},
+        notes=['Memory increment: peak resident memory minus the resident '
+               'memory after the imports; the sum of the two stock '
+               'increments is what training them separately needs beyond '
+               'one interpreter each.'])
     steps = {name: build_step(name, args.batch_size) for name in CONFIGS}
     say(f'train step: {", ".join(CONFIGS)}, batch {args.batch_size}')
     times = interleave(
@@ -129,11 +124,11 @@ def main(argv=None) -> None:
                 args.batch_size / summary(times[name])['median'],
                 memory[name]['peak_rss_mib'], memory[name]['increment_mib'],
                 memory[name].get('cuda_peak_mib')] for name in CONFIGS])
-    result['notes'].append(
-        'Memory increment: peak resident memory minus the resident memory '
-        'after the imports; the sum of the two stock increments is what '
-        'training them separately needs beyond one interpreter each.')
-    write_result(result, args.out)
+    return result
+
+
+def main(argv=None) -> None:
+    run_benchmark(parse_args(argv), make_result, run_probe)
 
 
 if __name__ == '__main__':

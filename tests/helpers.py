@@ -6,12 +6,16 @@ for ``tests/conftest.py``); a process a test starts needs ``tests/`` on its
 ``PYTHONPATH`` to import it.
 """
 import importlib.util
+import json
+import logging
 import os
 import os.path as osp
+import socket
 import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
-from typing import Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -108,6 +112,85 @@ def make_small_demo_set(root: str,
     return root
 
 
+def tiny_av_branches(rgb: str = 'rgb',
+                     audio: str = 'audio',
+                     base_channels: int = 4,
+                     feat_dim: int = 32) -> dict:
+    """The ``branches`` of a tiny two-branch ``MultiHeadRecognizer``.
+
+    Args:
+        rgb: Name of the ResNet3d-18 branch on ``imgs``.
+        audio: Name of the AudioResNet-18 branch on ``audios``.
+        base_channels: Width of both backbones' first stage.
+        feat_dim: Feature size of both branches.
+
+    Returns:
+        ``{rgb: ..., audio: ...}``, a new dict on every call.
+    """
+    return {
+        rgb: dict(input_key='imgs', feat_dim=feat_dim, backbone=dict(
+            type='ResNet3d', depth=18, base_channels=base_channels,
+            pretrained=None, pretrained2d=False, conv1_kernel=(1, 7, 7),
+            inflate=(0, 0, 1, 1))),
+        audio: dict(input_key='audios', feat_dim=feat_dim, backbone=dict(
+            type='AudioResNet', depth=18, base_channels=base_channels)),
+    }
+
+
+def import_file_alone(path: str,
+                      forbidden: Sequence[str],
+                      then: str = '') -> str:
+    """Import one module file, without its package, in a fresh interpreter.
+
+    Fails unless the import leaves every module of ``forbidden`` unloaded
+    and ``then`` (Python code run after it, with the module as ``mod``)
+    succeeds.
+
+    Args:
+        path: The module's file.
+        forbidden: Top-level modules the file must not import.
+        then: Code to run next, e.g. a ``print`` of a result.
+
+    Returns:
+        The interpreter's standard output.
+    """
+    code = ('import importlib.util, sys\n'
+            f'spec = importlib.util.spec_from_file_location("alone", '
+            f'{osp.abspath(path)!r})\n'
+            'mod = importlib.util.module_from_spec(spec)\n'
+            'spec.loader.exec_module(mod)\n'
+            f'bad = [m for m in {tuple(forbidden)!r} if m in sys.modules]\n'
+            'assert not bad, bad\n' + then)
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def capture_log(fn: Callable[[], Any],
+                level: int = logging.WARNING) -> Tuple[Any, List[str]]:
+    """Call ``fn`` and record what mmengine's current logger logs meanwhile.
+
+    Args:
+        fn: The call.
+        level: The lowest level recorded.
+
+    Returns:
+        ``fn()``'s result and the messages, in order.
+    """
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    records = []
+    handler = logging.Handler(level=level)
+    handler.emit = records.append
+    logger.addHandler(handler)
+    try:
+        result = fn()
+    finally:
+        logger.removeHandler(handler)
+    return result, [r.getMessage() for r in records]
+
+
 def run_command(args: Sequence[str],
                 cwd: Optional[str] = None,
                 timeout: int = 600,
@@ -130,18 +213,66 @@ def run_command(args: Sequence[str],
     return out
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now: the one the system gives a
+    socket bound to port 0, closed again.
+
+    For a process group's master, so that test runs at the same time (two
+    checkouts) do not collide on a fixed port.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 def run_torchrun(script: str,
                  args: Sequence[str],
                  nproc: int = 2,
-                 port: int = 29500,
+                 port: Optional[int] = None,
                  timeout: int = 600) -> str:
     """Run ``script`` on ``nproc`` local processes with torchrun (gloo on a
     CPU-only machine); fail with the end of its output unless it exits 0.
 
+    Args:
+        script: The script.
+        args: Its arguments.
+        nproc: Processes.
+        port: The master's port; by default a free one (:func:`free_port`).
+        timeout: Seconds before it is killed.
+
     Returns:
         Its standard output and error.
     """
+    if port is None:
+        port = free_port()
     return run_command(
         [sys.executable, '-m', 'torch.distributed.run',
          f'--nproc_per_node={nproc}', f'--master_port={port}', script] +
         list(args), timeout=timeout, env=dict(OMP_NUM_THREADS='1'))
+
+
+def run_dist_worker(worker: str,
+                    out: Union[str, os.PathLike],
+                    nproc: int = 2,
+                    timeout: int = 600) -> Path:
+    """Run a test's worker script on ``nproc`` processes
+    (:func:`run_torchrun`) with ``out``, the directory its ranks write
+    their results into, as its argument.
+
+    Returns:
+        ``out``.
+    """
+    run_torchrun(worker, [str(out)], nproc=nproc, timeout=timeout)
+    return Path(out)
+
+
+def rank_results(out: Union[str, os.PathLike],
+                 prefix: str = '',
+                 nproc: int = 2) -> List[dict]:
+    """The ``<out>/<prefix>rank<r>.json`` files of a worker's ranks, by
+    rank."""
+    results = []
+    for rank in range(nproc):
+        with open(Path(out) / f'{prefix}rank{rank}.json') as f:
+            results.append(json.load(f))
+    return results

@@ -2,6 +2,7 @@
 (``benchmarks/mechanism_task.py``): the data's mechanism, the statistics
 against hand computations, and a few quick runs through the script's
 functions (resume included)."""
+import inspect
 import json
 import math
 import os
@@ -83,6 +84,18 @@ def test_audio_fingerprint_is_fixed_per_sample():
 def test_bayes_order_fusion_above_rgb_above_audio():
     bayes = toy.paradox_bayes_accuracy(num_samples=4000)
     assert bayes['fused'] > bayes['rgb'] > bayes['audio'] > 0.1
+
+
+def test_the_frozen_task_is_one_set_of_defaults():
+    params = inspect.signature(toy.ToyParadoxDataset).parameters
+    for key, value in toy.PARADOX_TASK.items():
+        if key != 'rgb_noise':  # the pipeline's, not the dataset's
+            assert params[key].default == value, key
+    cfg = toy.paradox_config('unused', rgb_cue=2.5)
+    assert cfg['train_dataloader']['dataset']['rgb_cue'] == 2.5
+    assert cfg['train_dataloader']['dataset']['audio_cue'] == 2.0
+    with pytest.raises(TypeError, match="'rgb_cu'"):
+        toy.paradox_config('unused', rgb_cu=2.5)
 
 
 def test_weights_summary_flags_the_memorising_modality():

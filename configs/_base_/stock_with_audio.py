@@ -2,12 +2,6 @@
 # and online G-Blend with the paper's schedule (first estimate after 10
 # epochs, then every 5). Each config wraps its own model and datasets: the
 # wrappers take the stock config's values, which a base file cannot see.
+_base_ = ['./gblend_online.py']
+
 custom_imports = dict(imports=['mmaction_gblend'], allow_failed_imports=False)
-custom_hooks = [
-    dict(
-        type='GradientBlendingHook',
-        mode='online',
-        estimator='trajectory',
-        warmup_epochs=10,
-        super_epochs=5)
-]

@@ -16,16 +16,7 @@ model = dict(
             input_key='flows',
             feat_dim=2048,
             backbone=dict(
-                type='ResNet3dSlowOnly',
-                depth=50,
-                pretrained=None,
-                in_channels=2,
-                lateral=False,
-                conv1_kernel=(1, 7, 7),
-                conv1_stride_t=1,
-                pool1_stride_t=1,
-                inflate=(0, 0, 1, 1),
-                norm_eval=False))),
+                _base_.slowonly_r50, pretrained=None, in_channels=2))),
     blend_weights=dict(rgb=0.0, audio=0.0, flow=0.0, fused=1.0),
     data_preprocessor=dict(preprocessors=dict(flows=flow_preprocessor)))
 

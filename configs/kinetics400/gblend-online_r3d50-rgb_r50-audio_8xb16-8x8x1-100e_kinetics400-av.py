@@ -3,21 +3,16 @@
 # then every 5 (Wang et al., CVPR 2020: 75.8 top-1 against naive 71.4).
 # Estimator: the main model's loss trajectory (cheap; ours, not the
 # paper's). The paper's shadow trainings: the "-shadow" config.
-_base_ = ['./naive-fusion_r3d50-rgb_r50-audio_8xb16-8x8x1-100e_kinetics400-av.py']  # noqa: E501
+_base_ = [
+    './naive-fusion_r3d50-rgb_r50-audio_8xb16-8x8x1-100e_kinetics400-av.py',
+    '../_base_/gblend_online.py'
+]
 
 train_dataloader = dict(
     dataset=dict(
+        _base_.heldout_split,
         _delete_=True,
-        type='HeldOutSplitDataset',
-        part='train',
-        fraction=0.08,
         seed=0,
         dataset=_base_.train_dataset))
-gblend_hook = dict(
-    type='GradientBlendingHook',
-    mode='online',
-    estimator='trajectory',
-    warmup_epochs=10,
-    super_epochs=5,
-    weights='uniform')
+gblend_hook = dict(_base_.gblend_hook, weights='uniform')
 custom_hooks = [gblend_hook]

@@ -9,10 +9,8 @@ model = dict(
     _delete_=True, type='AddAudioBranch', recognizer={{_base_.model}})
 train_dataloader = dict(
     dataset=dict(
+        _base_.heldout_split,
         _delete_=True,
-        type='HeldOutSplitDataset',
-        part='train',
-        fraction=0.08,
         dataset=dict(
             type='WithAudioTrack',
             dataset={{_base_.train_dataloader.dataset}})))

@@ -15,10 +15,8 @@ model = dict(
 # each class of the training set held out for G-Blend.
 train_dataloader = dict(
     dataset=dict(
+        _base_.heldout_split,
         _delete_=True,
-        type='HeldOutSplitDataset',
-        part='train',
-        fraction=0.08,
         dataset=dict(
             type='WithAudioTrack',
             dataset={{_base_.train_dataloader.dataset}})))

@@ -4,20 +4,13 @@
 # The RGB frames come from the videos, the flow frames from the folders
 # mmaction2's build_rawframes.py writes beside them (see README.md).
 _base_ = [
-    '../_base_/datasets/steps_8x8x1.py',
+    '../_base_/models/slowonly_r50.py',
+    '../_base_/models/av_data_preprocessor.py',
+    '../_base_/datasets/steps_8x8x1.py', '../_base_/gblend_online.py',
     '../_base_/schedules/sgd_cosine_100e.py', '../_base_/default_runtime.py'
 ]
 
-backbone = dict(
-    type='ResNet3dSlowOnly',
-    depth=50,
-    pretrained='torchvision://resnet50',
-    lateral=False,
-    conv1_kernel=(1, 7, 7),
-    conv1_stride_t=1,
-    pool1_stride_t=1,
-    inflate=(0, 0, 1, 1),
-    norm_eval=False)
+backbone = _base_.slowonly_r50
 model = dict(
     type='MultiHeadRecognizer',
     num_classes=101,
@@ -29,14 +22,11 @@ model = dict(
             backbone=dict(backbone, pretrained=None, in_channels=2))),
     fusion=dict(type='ConcatFusion', hidden_channels=512, num_layers=2),
     head=dict(type='ClassifierHead', dropout_ratio=0.5),
+    # the base's RGB preprocessing; flow instead of audio
     data_preprocessor=dict(
-        type='MultiModalDataPreprocessor',
         preprocessors=dict(
-            imgs=dict(
-                type='ActionDataPreprocessor',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375],
-                format_shape='NCTHW'),
+            _delete_=True,
+            imgs=_base_.model.data_preprocessor.preprocessors.imgs,
             flows=dict(
                 type='ActionDataPreprocessor',
                 mean=[128, 128],
@@ -62,9 +52,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type='HeldOutSplitDataset',
-        part='train',
-        fraction=0.08,
+        _base_.heldout_split,
         seed=0,
         dataset=dict(dataset, ann_file=ann_file_train,
                      pipeline=train_pipeline)))
@@ -81,12 +69,4 @@ test_dataloader = dict(
     dataset=dict(val_dataloader['dataset'], pipeline=test_pipeline))
 val_evaluator = dict(type='MultiHeadAccMetric')
 test_evaluator = val_evaluator
-custom_hooks = [
-    dict(
-        type='GradientBlendingHook',
-        mode='online',
-        estimator='trajectory',
-        warmup_epochs=10,
-        super_epochs=5,
-        weights='uniform')
-]
+custom_hooks = [dict(_base_.gblend_hook, weights='uniform')]

@@ -31,6 +31,8 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
+from ..utils.choices import check_choice
+
 __all__ = [
     'OGM_COEFFICIENTS', 'discrepancy_ratios', 'paper_coefficient',
     'continuous_coefficient', 'clamped_coefficient', 'check_coefficient_form',
@@ -141,22 +143,10 @@ _COEFFICIENT_FORMS = dict(
 
 def check_coefficient_form(form: str,
                            key: str = 'optim_wrapper.coefficient') -> str:
-    """The name of an OGM coefficient form, checked.
-
-    Args:
-        form: One of :data:`OGM_COEFFICIENTS`.
-        key: The config key that gave it, for the message.
-
-    Returns:
-        ``form``.
-
-    Raises:
-        ValueError: Naming ``key`` and the forms, for an unknown name.
-    """
-    if form not in OGM_COEFFICIENTS:
-        raise ValueError(f'{key} must be one of {OGM_COEFFICIENTS}, got '
-                         f'{form!r}')
-    return form
+    """:func:`~mmaction_gblend.utils.check_choice` of an OGM coefficient
+    form among :data:`OGM_COEFFICIENTS`: ``form``, or a ValueError naming
+    ``key`` (the config key that gave it) and the forms."""
+    return check_choice(key, form, OGM_COEFFICIENTS)
 
 
 def ogm_coefficients(ratios: torch.Tensor,

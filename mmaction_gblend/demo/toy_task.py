@@ -57,7 +57,8 @@ against RGB's 72.6). Trained on G-Blend's 540 samples, the same picture
 on one CPU thread.
 """
 import math
-from typing import Dict, List, Optional, Sequence
+from types import SimpleNamespace
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -234,6 +235,35 @@ _FIXED_NOISE_TAG = 0x4E4F4953  # "NOIS": the val/test pipeline's noise
 PARADOX_SPLITS = tuple(_SPLIT_TAGS)
 #: Branch name -> input key of the paradox task's model.
 PARADOX_INPUT_KEYS = dict(rgb='imgs', audio='audios')
+#: The frozen paradox task: the task keywords of :func:`paradox_config` and
+#: :func:`paradox_bayes_accuracy` with their defaults, which are also
+#: :class:`ToyParadoxDataset`'s (``rgb_noise`` is the pipeline's, the std of
+#: :class:`ToyFeatureNoise`).
+PARADOX_TASK: Dict[str, Any] = dict(
+    num_classes=10, task_seed=0,
+    rgb_dim=64, rgb_cue=3.0, rgb_presence=0.8, rgb_noise=1.0,
+    audio_dim=16, audio_cue=2.0, audio_noise=1.0,
+    fingerprint_dim=2048, fingerprint=0.1)
+
+
+def paradox_task(**overrides: Any) -> Dict[str, Any]:
+    """The paradox task's keywords: :data:`PARADOX_TASK` with ``overrides``.
+
+    Args:
+        **overrides: Task keywords (those of :data:`PARADOX_TASK`) to
+            change.
+
+    Returns:
+        A new dict with every task keyword.
+
+    Raises:
+        TypeError: If a keyword is not one of the task's.
+    """
+    unknown = sorted(set(overrides) - set(PARADOX_TASK))
+    if unknown:
+        raise TypeError(f'not keywords of the paradox task: {unknown}; '
+                        f'those are {list(PARADOX_TASK)}')
+    return dict(PARADOX_TASK, **overrides)
 
 
 def _unit_rows(rng: np.random.Generator, rows: int, dim: int) -> np.ndarray:
@@ -417,18 +447,9 @@ def _log_gauss(x: np.ndarray, means: np.ndarray, std: float) -> np.ndarray:
     return -dist / (2 * std ** 2)
 
 
-def paradox_bayes_accuracy(num_classes: int = 10,
-                           task_seed: int = 0,
-                           rgb_dim: int = 64,
-                           rgb_cue: float = 3.0,
-                           rgb_presence: float = 0.8,
-                           rgb_noise: float = 1.0,
-                           audio_dim: int = 16,
-                           audio_cue: float = 2.0,
-                           audio_noise: float = 1.0,
-                           num_samples: int = 20000,
+def paradox_bayes_accuracy(num_samples: int = 20000,
                            seed: int = 12345,
-                           **unused) -> Dict[str, float]:
+                           **task: Any) -> Dict[str, float]:
     """Monte-Carlo Bayes accuracy of the paradox task, per modality.
 
     The Bayes classifier knows the class means, the presence rate and the
@@ -440,24 +461,33 @@ def paradox_bayes_accuracy(num_classes: int = 10,
     not change it (e.g. ``fingerprint``) are accepted and ignored, so
     ``paradox_config``'s task keywords can be passed as they are.
 
+    Args:
+        num_samples: Monte-Carlo samples.
+        seed: Seed of those samples.
+        **task: Task keywords (:data:`PARADOX_TASK`, the defaults); other
+            keywords are ignored.
+
     Returns:
         ``dict(rgb=..., audio=..., fused=...)``: accuracies on
         ``num_samples`` fresh samples.
     """
-    mu = paradox_class_means(num_classes, rgb_dim, audio_dim, task_seed)
+    t = SimpleNamespace(**paradox_task(
+        **{k: v for k, v in task.items() if k in PARADOX_TASK}))
+    mu = paradox_class_means(t.num_classes, t.rgb_dim, t.audio_dim,
+                             t.task_seed)
     rng = np.random.default_rng(seed)
-    labels = rng.integers(0, num_classes, num_samples)
-    present = rng.random(num_samples) < rgb_presence
-    a = (rgb_cue * present[:, None]) * mu['imgs'][labels] + \
-        rgb_noise * rng.standard_normal((num_samples, rgb_dim))
-    b = audio_cue * mu['audios'][labels] + \
-        audio_noise * rng.standard_normal((num_samples, audio_dim))
-    with_cue = _log_gauss(a, rgb_cue * mu['imgs'], rgb_noise)
-    without = _log_gauss(a, np.zeros((1, rgb_dim)), rgb_noise)
-    log_a = np.logaddexp(with_cue + math.log(rgb_presence),
-                         without + math.log1p(-rgb_presence)) \
-        if rgb_presence < 1 else with_cue
-    log_b = _log_gauss(b, audio_cue * mu['audios'], audio_noise)
+    labels = rng.integers(0, t.num_classes, num_samples)
+    present = rng.random(num_samples) < t.rgb_presence
+    a = (t.rgb_cue * present[:, None]) * mu['imgs'][labels] + \
+        t.rgb_noise * rng.standard_normal((num_samples, t.rgb_dim))
+    b = t.audio_cue * mu['audios'][labels] + \
+        t.audio_noise * rng.standard_normal((num_samples, t.audio_dim))
+    with_cue = _log_gauss(a, t.rgb_cue * mu['imgs'], t.rgb_noise)
+    without = _log_gauss(a, np.zeros((1, t.rgb_dim)), t.rgb_noise)
+    log_a = np.logaddexp(with_cue + math.log(t.rgb_presence),
+                         without + math.log1p(-t.rgb_presence)) \
+        if t.rgb_presence < 1 else with_cue
+    log_b = _log_gauss(b, t.audio_cue * mu['audios'], t.audio_noise)
     return dict(
         rgb=float((log_a.argmax(1) == labels).mean()),
         audio=float((log_b.argmax(1) == labels).mean()),
@@ -472,19 +502,8 @@ def paradox_config(work_dir: str,
                    heldout_split: bool = False,
                    heldout_fraction: float = 0.1,
                    eval_split: str = 'val',
-                   task_seed: int = 0,
-                   num_classes: int = 10,
                    num_train: int = 600,
                    num_eval: int = 2000,
-                   rgb_dim: int = 64,
-                   rgb_cue: float = 3.0,
-                   rgb_presence: float = 0.8,
-                   rgb_noise: float = 1.0,
-                   audio_dim: int = 16,
-                   audio_cue: float = 2.0,
-                   audio_noise: float = 1.0,
-                   fingerprint_dim: int = 2048,
-                   fingerprint: float = 0.1,
                    hidden_channels: int = 64,
                    feat_dim: int = 32,
                    fusion_channels: int = 64,
@@ -492,7 +511,8 @@ def paradox_config(work_dir: str,
                    batch_size: int = 32,
                    lr: float = 0.05,
                    momentum: float = 0.9,
-                   weight_decay: float = 0.0) -> dict:
+                   weight_decay: float = 0.0,
+                   **task: Any) -> dict:
     """A Runner config of the paradox task (see the module docstring).
 
     The defaults are the frozen, calibrated task; change them only to
@@ -520,21 +540,8 @@ def paradox_config(work_dir: str,
         eval_split: ``'val'`` (calibration) or ``'test'`` (reporting): the
             split of ``test_dataloader``. ``val_dataloader`` is always the
             val split (G-Blend's measurement pipeline is its pipeline).
-        task_seed: Seed of the task (the class means; the val and test
-            samples).
-        num_classes: Number of classes.
         num_train: Training samples.
         num_eval: Samples of the val and of the test split.
-        rgb_dim: Size of A's (``imgs``) vectors.
-        rgb_cue: Length of A's class mean where present.
-        rgb_presence: Share of samples with A's cue.
-        rgb_noise: Std of A's noise (redrawn at every training load).
-        audio_dim: Size of B's (``audios``) cue block.
-        audio_cue: Length of B's class mean.
-        audio_noise: Scale of B's fixed noise in the cue block.
-        fingerprint_dim: Size of B's fingerprint block (``audios`` has
-            ``audio_dim + fingerprint_dim`` values).
-        fingerprint: Scale of B's fixed per-sample fingerprint.
         hidden_channels: Hidden width of each branch's ``ToyEncoder``.
         feat_dim: Output width of each branch's ``ToyEncoder``.
         fusion_channels: Width of the two FC layers of ``ConcatFusion``.
@@ -543,7 +550,28 @@ def paradox_config(work_dir: str,
         lr: SGD learning rate (constant).
         momentum: SGD momentum.
         weight_decay: SGD weight decay.
+        **task: Task keywords, :data:`PARADOX_TASK` (the defaults):
+
+            - ``task_seed``: Seed of the task (the class means; the val
+              and test samples).
+            - ``num_classes``: Number of classes.
+            - ``rgb_dim``: Size of A's (``imgs``) vectors.
+            - ``rgb_cue``: Length of A's class mean where present.
+            - ``rgb_presence``: Share of samples with A's cue.
+            - ``rgb_noise``: Std of A's noise (redrawn at every training
+              load).
+            - ``audio_dim``: Size of B's (``audios``) cue block.
+            - ``audio_cue``: Length of B's class mean.
+            - ``audio_noise``: Scale of B's fixed noise in the cue block.
+            - ``fingerprint_dim``: Size of B's fingerprint block
+              (``audios`` has ``audio_dim + fingerprint_dim`` values).
+            - ``fingerprint``: Scale of B's fixed per-sample fingerprint.
+
+    Raises:
+        TypeError: If a keyword is not one of the task's.
     """
+    task = paradox_task(**task)
+    rgb_noise = task.pop('rgb_noise')
     modalities = sorted(modalities)
     if not modalities or set(modalities) - set(PARADOX_INPUT_KEYS):
         raise ValueError(f'paradox_config: modalities must be some of '
@@ -552,11 +580,6 @@ def paradox_config(work_dir: str,
         raise ValueError("paradox_config: eval_split must be 'val' or "
                          f"'test', got {eval_split!r}")
     keys = tuple(PARADOX_INPUT_KEYS[m] for m in modalities)
-    task = dict(num_classes=num_classes, task_seed=task_seed,
-                rgb_dim=rgb_dim, rgb_cue=rgb_cue, rgb_presence=rgb_presence,
-                audio_dim=audio_dim, audio_cue=audio_cue,
-                audio_noise=audio_noise, fingerprint_dim=fingerprint_dim,
-                fingerprint=fingerprint)
     pack = dict(type='PackActionInputs', collect_keys=keys,
                 meta_keys=('sample_idx', ))
     train_pipeline = [
@@ -586,15 +609,16 @@ def paradox_config(work_dir: str,
     branches = {
         m: dict(input_key=PARADOX_INPUT_KEYS[m], feat_dim=feat_dim,
                 backbone=dict(type='ToyEncoder',
-                              in_channels=rgb_dim if m == 'rgb'
-                              else audio_dim + fingerprint_dim,
+                              in_channels=task['rgb_dim'] if m == 'rgb'
+                              else task['audio_dim'] +
+                              task['fingerprint_dim'],
                               out_channels=feat_dim,
                               hidden_channels=hidden_channels))
         for m in modalities
     }
     model = dict(
         type='MultiHeadRecognizer',
-        num_classes=num_classes,
+        num_classes=task['num_classes'],
         branches=branches,
         head=dict(type='ClassifierHead', dropout_ratio=0.0),
         data_preprocessor=dict(

@@ -6,6 +6,8 @@ config) and :mod:`.model_wrappers` (:func:`~.model_wrappers.unwrap`) need
 mmengine and are imported by name.
 """
 from .av_writer import write_video_with_audio, write_wav
-from .choices import check_choice
+from .choices import check_choice, check_positive
 
-__all__ = ['write_video_with_audio', 'write_wav', 'check_choice']
+__all__ = [
+    'write_video_with_audio', 'write_wav', 'check_choice', 'check_positive'
+]

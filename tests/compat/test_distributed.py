@@ -8,6 +8,7 @@ import torch
 from mmengine.dist import utils as dist_utils
 
 from mmaction_gblend.compat.distributed import AnyDeviceDistributedDataParallel
+from helpers import free_port
 
 
 @pytest.mark.slow
@@ -15,10 +16,11 @@ from mmaction_gblend.compat.distributed import AnyDeviceDistributedDataParallel
                     reason='the fallback is for machines without CUDA')
 def test_launcher_falls_back_to_gloo_without_cuda():
     # mmengine's own initialiser calls torch.cuda.set_device and fails here
-    code = textwrap.dedent("""
+    code = textwrap.dedent(f"""
         import os
         os.environ.update(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
-                          MASTER_ADDR='127.0.0.1', MASTER_PORT='29531')
+                          MASTER_ADDR='127.0.0.1',
+                          MASTER_PORT='{free_port()}')
         import sys
         if sys.argv[1] == 'plugin':
             import mmaction_gblend

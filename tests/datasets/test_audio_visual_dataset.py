@@ -1,5 +1,4 @@
 """AudioVisualDataset with the demo pipeline, on real generated files."""
-import logging
 import os.path as osp
 
 import numpy as np
@@ -7,13 +6,12 @@ import pytest
 import torch
 from mmaction.registry import DATASETS, MODELS
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from mmaction_gblend.datasets import (AudioVisualDataset, BadSampleError,
                                       TooManyBadSamplesError)
 from mmaction_gblend.utils import write_wav
-from helpers import tone, write_test_clip
+from helpers import capture_log, tone, write_test_clip
 
 DEMO_CFG = 'configs/demo/av-pipeline_demo-av.py'
 
@@ -36,6 +34,17 @@ def demo_cfg(repo_root):
     return Config.fromfile(osp.join(repo_root, DEMO_CFG))
 
 
+def demo_loader(cfg, loader, root, batch_size, num_workers):
+    """The demo config's ``loader`` (e.g. ``'train_dataloader'``) over the
+    clips of ``root``, without persistent workers."""
+    loader_cfg = cfg[loader].copy()
+    loader_cfg.update(batch_size=batch_size, num_workers=num_workers,
+                      persistent_workers=False)
+    loader_cfg.dataset.update(ann_file=str(root / 'list.txt'),
+                              data_prefix=dict(video=str(root)))
+    return Runner.build_dataloader(loader_cfg, seed=0)
+
+
 def build(root, pipeline, **kwargs):
     kwargs.setdefault('data_prefix', dict(video=str(root)))
     return DATASETS.build(
@@ -45,11 +54,7 @@ def build(root, pipeline, **kwargs):
 
 def test_demo_pipeline_gives_one_tensor_per_modality(av_root, repo_root):
     cfg = demo_cfg(repo_root)
-    loader_cfg = cfg.train_dataloader.copy()
-    loader_cfg.update(batch_size=2, num_workers=0, persistent_workers=False)
-    loader_cfg.dataset.update(ann_file=str(av_root / 'list.txt'),
-                              data_prefix=dict(video=str(av_root)))
-    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    loader = demo_loader(cfg, 'train_dataloader', av_root, 2, 0)
     batch = next(iter(loader))
     assert set(batch['inputs']) == {'imgs', 'audios'}
     assert batch['inputs']['imgs'][0].shape == (1, 3, 8, 56, 56)
@@ -197,12 +202,7 @@ def test_bad_samples_name_their_file(av_root, repo_root, kind, reason):
 
 def test_bad_sample_error_crosses_worker_processes(av_root, repo_root):
     path = add_bad_sample(av_root, 'silent')
-    cfg = demo_cfg(repo_root)
-    loader_cfg = cfg.val_dataloader.copy()
-    loader_cfg.update(batch_size=5, num_workers=1, persistent_workers=False)
-    loader_cfg.dataset.update(ann_file=str(av_root / 'list.txt'),
-                              data_prefix=dict(video=str(av_root)))
-    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    loader = demo_loader(demo_cfg(repo_root), 'val_dataloader', av_root, 5, 1)
     with pytest.raises(BadSampleError) as info:
         next(iter(loader))
     assert path in str(info.value) and 'no audio stream' in str(info.value)
@@ -222,16 +222,8 @@ def test_missing_audio_silence_policy_counts_and_logs(av_root, repo_root):
 
 def capture_warnings(build_dataset):
     """``build_dataset()``'s result and the WARNING lines it logged."""
-    logger = MMLogger.get_current_instance()
-    records = []
-    handler = logging.Handler(level=logging.WARNING)
-    handler.emit = records.append
-    logger.addHandler(handler)
-    try:
-        result = build_dataset()
-    finally:
-        logger.removeHandler(handler)
-    return result, '\n'.join(r.getMessage() for r in records)
+    result, messages = capture_log(build_dataset)
+    return result, '\n'.join(messages)
 
 
 def test_skip_policy_replaces_counts_and_logs(av_root, repo_root):

@@ -11,14 +11,13 @@ import numpy as np
 import pytest
 import torch
 from mmaction.registry import DATASETS
-from mmengine.logging import MMLogger
 from mmengine.runner import Runner
 
 from mmaction_gblend.datasets.errors import BadSampleError
 from mmaction_gblend.datasets.heldout_split import (HeldOutSplitDataset,
                                                     label_from_data_info,
                                                     stratified_heldout_split)
-from helpers import write_test_clip
+from helpers import capture_log, write_test_clip
 
 
 def labels_of_sizes(sizes, seed=0):
@@ -528,19 +527,10 @@ def test_lazy_init_reads_labels_only_when_asked(tmp_path):
 
 def test_build_logs_one_line_with_the_split(tmp_path):
     write_ann(tmp_path, LABELS)
-    logger = MMLogger.get_current_instance()
-    records = []
-    handler = logging.Handler(level=logging.INFO)
-    handler.emit = records.append
-    logger.addHandler(handler)
-    try:
-        DATASETS.build(split_cfg(tmp_path, 'probe', fraction=0.2, seed=6))
-    finally:
-        logger.removeHandler(handler)
-    lines = [
-        r.getMessage() for r in records
-        if 'HeldOutSplitDataset' in r.getMessage()
-    ]
+    _, messages = capture_log(
+        lambda: DATASETS.build(
+            split_cfg(tmp_path, 'probe', fraction=0.2, seed=6)), logging.INFO)
+    lines = [m for m in messages if 'HeldOutSplitDataset' in m]
     assert len(lines) == 1
     n_held = len(stratified_heldout_split(LABELS, 0.2, 6)[1])
     for part in ("'probe'", f'heldout {n_held}', f'of {len(LABELS)}',

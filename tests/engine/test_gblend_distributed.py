@@ -10,7 +10,7 @@ from mmengine.runner import Runner, load_checkpoint
 
 import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import measure_heads
-from helpers import run_torchrun
+from helpers import rank_results, run_dist_worker
 
 pytestmark = pytest.mark.slow  # torchrun
 
@@ -19,16 +19,13 @@ HERE = osp.dirname(osp.abspath(__file__))
 
 @pytest.fixture(scope='module')
 def two_ranks(tmp_path_factory):
-    out = tmp_path_factory.mktemp('dist')
-    run_torchrun(osp.join(HERE, 'gblend_dist_worker.py'), [str(out)],
-                 port=29547)
-    return out
+    return run_dist_worker(osp.join(HERE, 'gblend_dist_worker.py'),
+                           tmp_path_factory.mktemp('dist'))
 
 
 @pytest.mark.parametrize('estimator', ['trajectory', 'shadow'])
 def test_every_rank_ends_with_the_same_weights(two_ranks, estimator):
-    ranks = [json.load(open(two_ranks / f'{estimator}_rank{r}.json'))
-             for r in (0, 1)]
+    ranks = rank_results(two_ranks, f'{estimator}_')
     assert ranks[0]['world_size'] == 2
     assert len(ranks[0]['history']) == (2 if estimator == 'trajectory'
                                         else 3)
@@ -43,7 +40,7 @@ def test_every_rank_ends_with_the_same_weights(two_ranks, estimator):
 
 def test_measurements_equal_a_single_process(two_ranks):
     """The sums and counts are all-reduced: 2 ranks = 1 process."""
-    rank0 = json.load(open(two_ranks / 'trajectory_rank0.json'))
+    rank0 = rank_results(two_ranks, 'trajectory_')[0]
     cfg = toy.toy_config('unused', gblend=dict(type='GradientBlendingHook'))
     model = MODELS.build(cfg['model'])
     load_checkpoint(model, str(two_ranks / 'trajectory' / 'epoch_3.pth'),

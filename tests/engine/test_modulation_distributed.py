@@ -2,12 +2,11 @@
 summed over processes, so every rank computes the same ratios, coefficients
 and drop probabilities, and the GE noise is the same on every rank, so the
 replicas stay identical."""
-import json
 import os.path as osp
 
 import pytest
 
-from helpers import run_torchrun
+from helpers import rank_results, run_dist_worker
 
 pytestmark = pytest.mark.slow  # torchrun
 
@@ -16,10 +15,9 @@ HERE = osp.dirname(osp.abspath(__file__))
 
 @pytest.fixture(scope='module')
 def ranks(tmp_path_factory):
-    out = tmp_path_factory.mktemp('modulation_dist')
-    run_torchrun(osp.join(HERE, 'modulation_dist_worker.py'), [str(out)],
-                 port=29548)
-    return [json.load(open(out / f'rank{r}.json')) for r in (0, 1)]
+    return rank_results(
+        run_dist_worker(osp.join(HERE, 'modulation_dist_worker.py'),
+                        tmp_path_factory.mktemp('modulation_dist')))
 
 
 def test_every_step_has_the_same_coefficients_on_every_rank(ranks):

@@ -7,17 +7,17 @@ import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 
+from helpers import tiny_av_branches
+
 NUM_CLASSES = 4
 PREPROCESSOR = dict(
     type='MultiModalDataPreprocessor',
     preprocessors=dict(
         imgs=dict(type='ActionDataPreprocessor', format_shape='NCTHW'),
         audios=dict(type='ActionDataPreprocessor')))
-RGB = dict(input_key='imgs', feat_dim=32, backbone=dict(
-    type='ResNet3d', depth=18, base_channels=4, pretrained=None,
-    pretrained2d=False, conv1_kernel=(1, 7, 7), inflate=(0, 0, 1, 1)))
-AUDIO = dict(input_key='audios', feat_dim=32,
-             backbone=dict(type='AudioResNet', depth=18, base_channels=4))
+_BRANCHES = tiny_av_branches()
+RGB = _BRANCHES['rgb']
+AUDIO = _BRANCHES['audio']
 
 
 def model_cfg(**kwargs):

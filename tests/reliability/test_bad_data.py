@@ -19,7 +19,7 @@ from mmengine.runner import Runner
 
 from mmaction_gblend.datasets import BadSampleError, TooManyBadSamplesError
 from mmaction_gblend.datasets.transforms.log_mel import log_mel_spectrogram
-from helpers import tone, write_test_clip
+from helpers import tiny_av_branches, tone, write_test_clip
 
 pytestmark = pytest.mark.slow  # each test trains with a Runner
 
@@ -73,13 +73,7 @@ FEATURE_PIPELINE = pipeline(
 MODEL = dict(
     type='MultiHeadRecognizer',
     num_classes=2,
-    branches=dict(
-        rgb=dict(input_key='imgs', feat_dim=32, backbone=dict(
-            type='ResNet3d', depth=18, base_channels=4, pretrained=None,
-            pretrained2d=False, conv1_kernel=(1, 7, 7),
-            inflate=(0, 0, 1, 1))),
-        audio=dict(input_key='audios', feat_dim=32, backbone=dict(
-            type='AudioResNet', depth=18, base_channels=4))),
+    branches=tiny_av_branches(),
     fusion=dict(type='ConcatFusion', hidden_channels=16),
     head=dict(type='ClassifierHead', dropout_ratio=0.0),
     data_preprocessor=dict(

@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 
 import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import NonFiniteLossError, NonFiniteLossHook
-from helpers import run_torchrun
+from helpers import rank_results, run_dist_worker
 
 HERE = osp.dirname(osp.abspath(__file__))
 REPO = osp.dirname(osp.dirname(HERE))
@@ -136,9 +136,8 @@ def test_only_consecutive_non_finite_steps_stop_the_run(
 def test_every_process_stops_at_the_same_iteration(tmp_path):
     """Two processes; only rank 1's loss is NaN at first. Both stop after
     the third step, and none is left waiting (torchrun would time out)."""
-    run_torchrun(osp.join(HERE, 'non_finite_dist_worker.py'),
-                 [str(tmp_path)], port=29561, timeout=300)
-    ranks = [json.load(open(tmp_path / f'rank{r}.json')) for r in (0, 1)]
+    ranks = rank_results(run_dist_worker(
+        osp.join(HERE, 'non_finite_dist_worker.py'), tmp_path, timeout=300))
     assert [r['iter'] for r in ranks] == [2, 2]
     for r in ranks:
         assert r['error'].startswith(

@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 from mmaction_gblend.demo.demo_generator import (DemoDatasetSpec,
                                                  make_demo_dataset)
-from helpers import load_script
+from helpers import load_script, tiny_av_branches
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'demo')
@@ -28,13 +28,7 @@ data_root = {root!r}
 model = dict(
     type='MultiHeadRecognizer',
     num_classes=3,
-    branches=dict(
-        video=dict(input_key='imgs', feat_dim=64, backbone=dict(
-            type='ResNet3d', depth=18, base_channels=8, pretrained=None,
-            pretrained2d=False, conv1_kernel=(1, 7, 7),
-            inflate=(0, 0, 1, 1))),
-        sound=dict(input_key='audios', feat_dim=64, backbone=dict(
-            type='AudioResNet', depth=18, base_channels=8))),
+    branches={branches!r},
     fusion=dict(type='ConcatFusion', hidden_channels=32, num_layers=2),
     blend_weights=dict(video=0.0, sound=0.0, fused=1.0))
 pack = [
@@ -105,7 +99,9 @@ def my_fusion(tmp_path_factory):
         runtime=osp.join(REPO, 'configs', '_base_', 'default_runtime.py'),
         preprocessor=osp.join(REPO, 'configs', '_base_', 'models',
                               'av_data_preprocessor.py'),
-        root=str(root / 'data')))
+        root=str(root / 'data'),
+        branches=tiny_av_branches('video', 'sound', base_channels=8,
+                                  feat_dim=64)))
     return str(config), str(root / 'data')
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from mmaction_gblend import load_checkpoint_file
-from helpers import load_script, write_test_clip
+from helpers import free_port, load_script, write_test_clip
 
 CONFIG = '''
 _base_ = ['{repo}/configs/_base_/default_runtime.py']
@@ -73,9 +73,9 @@ def launch_setup(tmp_path_factory):
     return repo, str(config), root
 
 
-def run(args, repo, timeout=400):
+def run(args, repo, timeout=400, env=None):
     env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1',
-               PYTHON=sys.executable)
+               PYTHON=sys.executable, **(env or {}))
     proc = subprocess.run(
         args, cwd=repo, env=env, capture_output=True, text=True,
         timeout=timeout)
@@ -142,7 +142,7 @@ def test_two_processes_on_cpu(launch_setup, tmp_path):
     work = str(tmp_path / 'dist')
     out = run([
         'bash', 'tools/dist_train.sh', config, '2', '--work-dir', work
-    ], repo)
+    ], repo, env=dict(PORT=str(free_port())))
     assert 'Distributed training: True' in out
     if not torch.cuda.is_available():
         assert 'No CUDA device: starting the process group with gloo' in out

@@ -10,7 +10,7 @@ import mmaction
 import pytest
 import torch
 
-from helpers import run_command
+from helpers import free_port, run_command
 
 pytestmark = pytest.mark.slow  # mmaction2's own scripts, in processes
 
@@ -38,7 +38,7 @@ def test_mmaction_dist_train_script_on_two_processes(demo_config, tmp_path):
     out = run_command(
         ['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2',
          '--work-dir', work], cwd=str(tmp_path),
-        env=dict(PATH=path, PORT='29549', OMP_NUM_THREADS='1'))
+        env=dict(PATH=path, PORT=str(free_port()), OMP_NUM_THREADS='1'))
     assert 'Distributed training: True' in out
     if not torch.cuda.is_available():
         assert 'No CUDA device: starting the process group with gloo' in out

@@ -4,6 +4,8 @@
 # on the concatenated features (ConcatFusion without FC layers, so the
 # per-modality scores are an exact split of the fused logits). We add the
 # per-modality heads of our recognizer (weight 0 unless G-Blend is on).
+_base_ = ['./av_data_preprocessor.py']
+
 num_classes = 31
 model = dict(
     type='MultiHeadRecognizer',
@@ -23,12 +25,5 @@ model = dict(
     head=dict(type='ClassifierHead', dropout_ratio=0.0),
     blend_weights=dict(rgb=0.0, audio=0.0, fused=1.0),
     average_clips='prob',
-    data_preprocessor=dict(
-        type='MultiModalDataPreprocessor',
-        preprocessors=dict(
-            imgs=dict(
-                type='ActionDataPreprocessor',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375],
-                format_shape='NCHW'),
-            audios=dict(type='ActionDataPreprocessor'))))
+    # 2D frames: the base's preprocessing, frames as a batch of images
+    data_preprocessor=dict(preprocessors=dict(imgs=dict(format_shape='NCHW'))))

@@ -3,6 +3,8 @@
 # late fusion by concatenation and two FC layers, one head per modality plus
 # the fused one. The RGB branch is mmaction2's SlowOnly-R50 (ImageNet
 # weights inflated); the audio branch mmaction2's ResNetAudio-50.
+_base_ = ['./slowonly_r50.py', './av_data_preprocessor.py']
+
 model = dict(
     type='MultiHeadRecognizer',
     num_classes=400,
@@ -10,16 +12,7 @@ model = dict(
         rgb=dict(
             input_key='imgs',
             feat_dim=2048,
-            backbone=dict(
-                type='ResNet3dSlowOnly',
-                depth=50,
-                pretrained='torchvision://resnet50',
-                lateral=False,
-                conv1_kernel=(1, 7, 7),
-                conv1_stride_t=1,
-                pool1_stride_t=1,
-                inflate=(0, 0, 1, 1),
-                norm_eval=False)),
+            backbone=_base_.slowonly_r50),
         audio=dict(
             input_key='audios',
             feat_dim=1024,
@@ -31,13 +24,4 @@ model = dict(
                 norm_eval=False))),
     fusion=dict(type='ConcatFusion', hidden_channels=512, num_layers=2),
     head=dict(type='ClassifierHead', dropout_ratio=0.5),
-    average_clips='prob',
-    data_preprocessor=dict(
-        type='MultiModalDataPreprocessor',
-        preprocessors=dict(
-            imgs=dict(
-                type='ActionDataPreprocessor',
-                mean=[123.675, 116.28, 103.53],
-                std=[58.395, 57.12, 57.375],
-                format_shape='NCTHW'),
-            audios=dict(type='ActionDataPreprocessor'))))
+    average_clips='prob')

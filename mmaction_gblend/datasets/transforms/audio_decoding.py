@@ -15,7 +15,7 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from ...utils.choices import check_choice
+from ...utils.choices import check_choice, check_positive
 from ..errors import BadSampleError, check_sample_file
 
 
@@ -43,8 +43,7 @@ def clip_time_windows(frame_inds: np.ndarray,
     Returns:
         One ``(start, end)`` pair per clip.
     """
-    if fps <= 0:
-        raise ValueError(f'fps must be positive, got {fps}')
+    check_positive('fps', fps)
     clips = np.asarray(frame_inds).reshape(num_clips, -1)
     windows = []
     for clip in clips:
@@ -250,12 +249,8 @@ class DecodeAudioTrack(BaseTransform):
                  single_window: bool = False,
                  backend: str = 'pyav') -> None:
         check_choice('DecodeAudioTrack.backend', backend, AUDIO_BACKENDS)
-        if sample_rate <= 0:
-            raise ValueError('DecodeAudioTrack.sample_rate must be positive, '
-                             f'got {sample_rate}')
-        if duration is not None and duration <= 0:
-            raise ValueError('DecodeAudioTrack.duration must be positive, '
-                             f'got {duration}')
+        check_positive('DecodeAudioTrack.sample_rate', sample_rate)
+        check_positive('DecodeAudioTrack.duration', duration, optional=True)
         if max_shortfall < 0:
             raise ValueError('DecodeAudioTrack.max_shortfall must be >= 0, '
                              f'got {max_shortfall}')

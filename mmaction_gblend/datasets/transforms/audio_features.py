@@ -5,6 +5,7 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
+from ...utils.choices import check_positive
 from ..errors import BadSampleError, check_sample_file
 
 
@@ -65,12 +66,8 @@ class LoadLogMelFeature(BaseTransform):
     def __init__(self,
                  num_frames: int = 128,
                  num_bins: Optional[int] = None) -> None:
-        if num_frames <= 0:
-            raise ValueError('LoadLogMelFeature.num_frames must be positive, '
-                             f'got {num_frames}')
-        if num_bins is not None and num_bins <= 0:
-            raise ValueError('LoadLogMelFeature.num_bins must be positive, '
-                             f'got {num_bins}')
+        check_positive('LoadLogMelFeature.num_frames', num_frames)
+        check_positive('LoadLogMelFeature.num_bins', num_bins, optional=True)
         self.num_frames = num_frames
         self.num_bins = num_bins
 

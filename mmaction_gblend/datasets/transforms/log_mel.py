@@ -10,6 +10,7 @@ bit-identical). The G-Blend paper's audio input is 100 frames x 40 mel bins:
 ``n_mels=40`` with ``num_frames=100`` and a window of about 1.6 s at hop 256.
 """
 import functools
+import inspect
 from typing import Dict, Optional
 
 import librosa
@@ -17,7 +18,7 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from ...utils.choices import check_choice
+from ...utils.choices import check_choice, check_positive
 from ..errors import BadSampleError
 
 SCALES = ('normalized_db', 'log')
@@ -89,6 +90,17 @@ def log_mel_spectrogram(waveform: np.ndarray,
     return np.ascontiguousarray(np.swapaxes(feats, -1, -2), dtype=np.float32)
 
 
+#: The settings of :func:`log_mel_spectrogram` that
+#: :class:`LogMelSpectrogram` takes, with the function's defaults (the
+#: sample rate comes with each sample).
+_TRANSFORM_PARAMS = {
+    name: param.default
+    for name, param in inspect.signature(
+        log_mel_spectrogram).parameters.items()
+    if name not in ('waveform', 'sample_rate')
+}
+
+
 @TRANSFORMS.register_module()
 class LogMelSpectrogram(BaseTransform):
     """Turn decoded waveforms into log-mel spectrograms.
@@ -99,30 +111,27 @@ class LogMelSpectrogram(BaseTransform):
     Modified keys: ``audios`` becomes ``(num_clips, num_frames, n_mels)``.
 
     Args:
-        n_fft, hop_length, win_length, n_mels, fmin, fmax, power, scale: As
-            for :func:`log_mel_spectrogram`.
         num_frames: If given, the number of frames to keep: a longer
             spectrogram is cropped around its centre; a shorter one is an
             error (lengthen the audio window rather than pad with zeros).
+        **params: ``n_fft``, ``hop_length``, ``win_length``, ``n_mels``,
+            ``fmin``, ``fmax``, ``power``, ``scale``: as for
+            :func:`log_mel_spectrogram`, with its defaults.
     """
 
     def __init__(self,
-                 n_fft: int = 512,
-                 hop_length: int = 256,
-                 win_length: Optional[int] = None,
-                 n_mels: int = 80,
-                 fmin: float = 125.0,
-                 fmax: Optional[float] = 7600.0,
-                 power: float = 1.0,
-                 scale: str = 'normalized_db',
-                 num_frames: Optional[int] = None) -> None:
-        check_choice('LogMelSpectrogram.scale', scale, SCALES)
-        if num_frames is not None and num_frames <= 0:
-            raise ValueError('LogMelSpectrogram.num_frames must be positive, '
-                             f'got {num_frames}')
-        self.params = dict(
-            n_fft=n_fft, hop_length=hop_length, win_length=win_length,
-            n_mels=n_mels, fmin=fmin, fmax=fmax, power=power, scale=scale)
+                 *,
+                 num_frames: Optional[int] = None,
+                 **params) -> None:
+        unknown = sorted(set(params) - set(_TRANSFORM_PARAMS))
+        if unknown:
+            raise TypeError(f'LogMelSpectrogram got unexpected arguments '
+                            f'{unknown}; it takes num_frames and '
+                            f'{list(_TRANSFORM_PARAMS)}')
+        self.params = dict(_TRANSFORM_PARAMS, **params)
+        check_choice('LogMelSpectrogram.scale', self.params['scale'], SCALES)
+        check_positive('LogMelSpectrogram.num_frames', num_frames,
+                       optional=True)
         self.num_frames = num_frames
         warm_up_librosa()
 

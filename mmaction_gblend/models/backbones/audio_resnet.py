@@ -151,10 +151,7 @@ class AudioResNet(StageFreezingMixin, BaseModule):
             raise ValueError(
                 f'AudioResNet.strides needs one stride per stage '
                 f'(num_stages={num_stages}), got {strides}')
-        if not -1 <= frozen_stages <= num_stages:
-            raise ValueError(
-                f'AudioResNet.frozen_stages must be in -1..{num_stages}, '
-                f'got {frozen_stages}')
+        self._init_stage_freezing(frozen_stages, num_stages, norm_eval)
         self.depth = depth
         self.in_channels = in_channels
         self.base_channels = base_channels
@@ -162,8 +159,6 @@ class AudioResNet(StageFreezingMixin, BaseModule):
         self.strides = strides
         self.stem_stride = stem_stride
         self.stem_pool = stem_pool
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
         self.norm_cfg = copy.deepcopy(norm_cfg)
         self.zero_init_residual = zero_init_residual
 

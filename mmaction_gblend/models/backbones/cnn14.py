@@ -185,16 +185,11 @@ class Cnn14(StageFreezingMixin, BaseModule):
             raise ValueError(
                 f'Cnn14.mel_bins must be at least {self.min_size} (five 2x2 '
                 f'poolings), got {mel_bins}')
-        if not -1 <= frozen_stages <= num_stages:
-            raise ValueError(
-                f'Cnn14.frozen_stages must be in -1..{num_stages}, '
-                f'got {frozen_stages}')
+        self._init_stage_freezing(frozen_stages, num_stages, norm_eval)
         self.in_channels = in_channels
         self.mel_bins = mel_bins
         self.dropout_ratio = dropout_ratio
         self.input_scale = input_scale
-        self.frozen_stages = frozen_stages
-        self.norm_eval = norm_eval
         self.norm_cfg = copy.deepcopy(norm_cfg)
         self.pretrained = pretrained
 

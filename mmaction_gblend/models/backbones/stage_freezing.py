@@ -14,6 +14,27 @@ class StageFreezingMixin:
     frozen_stages: int
     norm_eval: bool
 
+    def _init_stage_freezing(self, frozen_stages: int, num_stages: int,
+                             norm_eval: bool) -> None:
+        """Check and store ``frozen_stages`` and ``norm_eval``.
+
+        Args:
+            frozen_stages: -1 (nothing), 0 (the stem) or up to
+                ``num_stages``.
+            num_stages: How many stages the host has after its stem.
+            norm_eval: Whether to keep all norm layers in eval mode during
+                training.
+
+        Raises:
+            ValueError: If ``frozen_stages`` is outside -1..num_stages.
+        """
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(
+                f'{type(self).__name__}.frozen_stages must be in '
+                f'-1..{num_stages}, got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+
     def _stage_modules(self, index: int) -> Sequence[nn.Module]:
         raise NotImplementedError
 

@@ -43,18 +43,9 @@ _ATTENTION_WEIGHTS = ('in_proj_weight', 'q_proj_weight', 'k_proj_weight',
 
 
 def check_parameter_set(params: str, key: str = 'optim_wrapper.params') -> str:
-    """The name of a parameter set, checked.
-
-    Args:
-        params: One of :data:`PARAMETER_SETS`.
-        key: The config key that gave it, for the message.
-
-    Returns:
-        ``params``.
-
-    Raises:
-        ValueError: Naming ``key`` and the sets, for an unknown name.
-    """
+    """:func:`~mmaction_gblend.utils.check_choice` of a parameter set among
+    :data:`PARAMETER_SETS`: ``params``, or a ValueError naming ``key`` (the
+    config key that gave it) and the sets."""
     return check_choice(key, params, PARAMETER_SETS)
 
 
