@@ -248,7 +248,9 @@ def run_torchrun(script: str,
     return run_command(
         [sys.executable, '-m', 'torch.distributed.run',
          f'--nproc_per_node={nproc}', f'--master_port={port}', script] +
-        list(args), timeout=timeout, env=dict(OMP_NUM_THREADS='1'))
+        list(args), timeout=timeout,
+        # an aborting rank prints its Python stack
+        env=dict(OMP_NUM_THREADS='1', PYTHONFAULTHANDLER='1'))
 
 
 def run_dist_worker(worker: str,

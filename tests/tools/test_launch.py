@@ -74,13 +74,16 @@ def launch_setup(tmp_path_factory):
 
 
 def run(args, repo, timeout=400, env=None):
+    # PYTHONFAULTHANDLER: an aborting rank prints its Python stack
     env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1',
-               PYTHON=sys.executable, **(env or {}))
+               PYTHONFAULTHANDLER='1', PYTHON=sys.executable, **(env or {}))
     proc = subprocess.run(
         args, cwd=repo, env=env, capture_output=True, text=True,
         timeout=timeout)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
+    # both tails: the log says how far the run got, stderr why it stopped
+    assert proc.returncode == 0, (
+        f'stdout:\n{proc.stdout[-2000:]}\nstderr:\n{proc.stderr[-3000:]}')
     return output
 
 
