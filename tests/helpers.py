@@ -209,8 +209,19 @@ def run_command(args: Sequence[str],
     if proc.returncode != returncode:
         raise AssertionError(f'{" ".join(map(str, args[:3]))} ... exited '
                              f'with {proc.returncode}, not {returncode}:\n'
-                             f'{out[-4000:]}')
+                             f'{_fatal_stacks(proc.stderr)}{out[-4000:]}')
     return out
+
+
+def _fatal_stacks(stderr: str, limit: int = 3000) -> str:
+    """The Python stacks faulthandler printed for a crashed process
+    (``PYTHONFAULTHANDLER=1``), without its list of extension modules:
+    they come before the tail of the output, which they would not fit."""
+    stacks = []
+    for part in stderr.split('Fatal Python error')[1:]:
+        stacks.append('Fatal Python error' +
+                      part.split('Extension modules:')[0][:limit])
+    return ''.join(stacks) + ('\n' if stacks else '')
 
 
 def free_port() -> int:
