@@ -18,7 +18,7 @@ from mmengine.dist import barrier
 from mmengine.runner import Runner
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
-from mmaction_gblend.compat import end_process_group
+from mmaction_gblend.compat import end_process_group, exit_without_teardown
 from mmaction_gblend.utils.cli import (add_runner_arguments,
                                       check_dump_path, config_to_test,
                                       load_runner_config)
@@ -123,3 +123,6 @@ def main(argv=None) -> None:
 
 if __name__ == '__main__':
     main()
+    # a rank can abort in the teardown after a finished run
+    # (mmaction_gblend/compat/process_exit.py)
+    exit_without_teardown()

@@ -66,13 +66,10 @@ def patch_cpu_process_group_init() -> None:
 def end_process_group() -> None:
     """Wait for every rank, then destroy the default process group.
 
-    mmengine never destroys the process group it starts, so each rank leaves
-    gloo's worker threads and sockets to the interpreter's exit, in whatever
-    order it frees them, while the other ranks may still be writing. A
-    2-process CPU run once ended with one rank aborting ("terminate called
-    without an active exception", SIGABRT); ending the group after a barrier,
-    as torch's documentation asks, leaves no collective open at exit. Does
-    nothing when no process group exists (one-process runs).
+    mmengine never destroys the process group it starts, which torch's
+    documentation asks for at the end of a run. Does nothing when no process
+    group exists (one-process runs). It does not stop the abort some ranks
+    meet in the interpreter's teardown; :mod:`.process_exit` does.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import mmaction_gblend.demo.toy_task as toy
-from mmaction_gblend.compat import end_process_group
+from mmaction_gblend.compat import end_process_group, exit_without_teardown
 from mmaction_gblend.engine import measure_heads
 
 
@@ -46,3 +46,4 @@ def main(out: str) -> None:
 
 if __name__ == '__main__':
     main(sys.argv[1])
+    exit_without_teardown()  # see mmaction_gblend/compat/process_exit.py

@@ -15,7 +15,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmaction_gblend.demo.toy_task as toy
-from mmaction_gblend.compat import end_process_group
+from mmaction_gblend.compat import end_process_group, exit_without_teardown
 from mmaction_gblend.models.modulation import (modality_logits,
                                                true_class_probability)
 
@@ -82,3 +82,4 @@ def main(out: str) -> None:
 
 if __name__ == '__main__':
     main(sys.argv[1])
+    exit_without_teardown()  # see mmaction_gblend/compat/process_exit.py

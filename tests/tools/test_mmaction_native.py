@@ -39,7 +39,10 @@ def test_mmaction_dist_train_script_on_two_processes(demo_config, tmp_path):
         ['bash', osp.join(TOOLS, 'dist_train.sh'), config, '2',
          '--work-dir', work], cwd=str(tmp_path),
         env=dict(PATH=path, PORT=str(free_port()), OMP_NUM_THREADS='1',
-                 PYTHONFAULTHANDLER='1'))
+                 PYTHONFAULTHANDLER='1'),
+        # mmaction2's train.py cannot skip the teardown that a rank
+        # sometimes aborts in; what the run wrote is checked below
+        teardown_abort_ok=True)
     assert 'Distributed training: True' in out
     if not torch.cuda.is_available():
         assert 'No CUDA device: starting the process group with gloo' in out
