@@ -11,6 +11,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
 from mmaction_gblend.datasets import add_audio_to_pipeline
+from mmaction_gblend.datasets.with_audio_track import DEFAULT_AUDIO_PIPELINE
 from helpers import make_small_demo_set
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -67,6 +68,14 @@ def test_stock_config_with_audio_builds_and_trains_a_step(name, small_demo):
     # one second of audio per sampled clip, also at the ends of the video
     clips = cfg.test_dataloader.dataset.dataset.pipeline[1]['num_clips']
     assert sample['inputs']['audios'].shape[0] == clips
+
+
+def test_recipe_audio_steps_are_the_library_default():
+    # A config cannot import the library's constant, so the 8x8x1 recipes
+    # restate it; this keeps the two one definition in effect.
+    steps = Config.fromfile(
+        osp.join(REPO, 'configs', '_base_', 'datasets', 'steps_8x8x1.py'))
+    assert steps.audio_steps == DEFAULT_AUDIO_PIPELINE
 
 
 def test_audio_steps_go_before_the_pack_step():

@@ -55,26 +55,12 @@ def test_heldout_count_per_class_is_the_rounded_fraction():
     labels = labels_of_sizes(sizes)
     _, heldout, _ = stratified_heldout_split(labels, fraction=0.08)
     # round(0.08 n), at least 1 for a class of >= 2, none for a singleton
-    assert per_class(labels, heldout) == {
-        0: 8,
-        1: 4,
-        2: 1,
-        3: 1,
-        4: 0,
-        5: 2,
-        6: 16
-    }
+    expected = {0: 8, 1: 4, 2: 1, 3: 1, 4: 0, 5: 2, 6: 16}
+    assert per_class(labels, heldout) == expected
     # the paper's 13% (mini-AudioSet); halves round up: 0.1 * 25 = 2.5 -> 3
     _, heldout, _ = stratified_heldout_split(labels, fraction=0.13)
-    assert per_class(labels, heldout) == {
-        0: 13,
-        1: 7,
-        2: 2,
-        3: 1,
-        4: 0,
-        5: 3,
-        6: 26
-    }
+    expected = {0: 13, 1: 7, 2: 2, 3: 1, 4: 0, 5: 3, 6: 26}
+    assert per_class(labels, heldout) == expected
     _, heldout, _ = stratified_heldout_split(labels, fraction=0.1)
     assert per_class(labels, heldout)[5] == 3
     # every class keeps a training sample, even with a large fraction
