@@ -25,11 +25,16 @@ def repo_root() -> str:
     return REPO_ROOT
 
 
-def pytest_configure(config):
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's worker start-up
+def pytest_sessionstart(session):
     """Without the slow tests (``-m 'not slow'``, ``make test-fast``), a test
     or fixture that starts a Runner or a process fails: mark it ``slow``."""
+    config = session.config
     if 'not slow' not in (config.getoption('markexpr') or ''):
         return
+    if config.getoption('numprocesses', None) and \
+            not hasattr(config, 'workerinput'):
+        return  # pytest-xdist's controller: it starts the workers, runs no test
     from mmengine.runner import Runner
 
     def refuse(what):

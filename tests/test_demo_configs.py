@@ -17,6 +17,8 @@ from mmengine.runner import Runner
 
 from helpers import run_command
 
+pytestmark = pytest.mark.demo_tools
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = {
     'rgb-only_r3d18_demo-av': ['rgb'],

@@ -22,6 +22,8 @@ import mechanism_task as mt  # noqa: E402
 
 sys.path.remove(osp.join(REPO, 'benchmarks'))
 
+pytestmark = pytest.mark.demo_tools
+
 # A small, quick version of the task for the runs here (not the frozen one)
 QUICK = dict(num_train=120, num_eval=200, max_epochs=2)
 

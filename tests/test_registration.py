@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.slow  # a fresh interpreter
+pytestmark = [pytest.mark.slow, pytest.mark.demo_tools]  # a fresh one
 
 HERE = osp.dirname(osp.abspath(__file__))
 

@@ -16,9 +16,9 @@ Training Multi-modal Classification Networks Hard?", CVPR 2020) targets:
 * As on Kinetics (audio alone 19.7% top-1, RGB 72.6%), the second modality
   is the weak one: the defaults give video 78% and audio 39% Bayes
   accuracy, and fusion 85%. With an audio cue as informative as the video
-  one (an earlier default, p_audio 0.6), fusion's gain (+16 points) swamps
-  the overfitting and naive fusion beats both single modalities; in this
-  regime naive fusion falls below video alone, the paper's finding.
+  one (p_audio 0.6), fusion's gain (+16 points) swamps the overfitting and
+  naive fusion beats both single modalities; with the defaults naive fusion
+  falls below video alone, the paper's finding.
 
 Video: a dim background with Gaussian pixel noise that changes every frame
 and a filled disk that moves at a random velocity and bounces off the
@@ -83,7 +83,7 @@ class DemoDatasetSpec:
             which the demo's parameters and schedule are chosen.
         test_per_class: Clips per class in the test split. 128 (1024
             clips) puts the standard error of a top-1 near 80% at about
-            1.3 points; with 128 clips it was 3.7, more than the
+            1.3 points; 128 clips would give 3.7, more than the
             differences between the strategies the comparison measures.
         duration: Clip length in seconds.
         fps: Video frame rate.

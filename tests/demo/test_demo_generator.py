@@ -20,6 +20,8 @@ from mmaction_gblend.demo.demo_generator import (DemoDatasetSpec,
                                                  make_demo_dataset,
                                                  render_sample)
 
+pytestmark = pytest.mark.demo_tools
+
 # 3 classes x (4 + 2 + 2) clips of 1 s: builds in about a second.
 TINY = DemoDatasetSpec(
     num_classes=3,

@@ -17,6 +17,8 @@ from mmaction_gblend.demo.demo_generator import (DemoDatasetSpec,
                                                  make_demo_dataset)
 from helpers import load_script, tiny_av_branches
 
+pytestmark = pytest.mark.demo_tools
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'demo')
 

@@ -8,6 +8,8 @@ from mmaction_gblend.demo.demo_generator import (DemoDatasetSpec,
                                                  make_demo_dataset)
 from helpers import load_script
 
+pytestmark = pytest.mark.demo_tools
+
 
 @pytest.mark.slow
 def test_demo_trains_naive_fusion_and_gblend(tmp_path, capsys):

@@ -8,7 +8,8 @@ import pytest
 
 from helpers import REPO, run_command
 
-pytestmark = pytest.mark.slow  # runs the tool in a new interpreter
+# runs the tool in a new interpreter
+pytestmark = [pytest.mark.slow, pytest.mark.demo_tools]
 
 TINY = ['--num-classes', '2', '--train-per-class', '2', '--val-per-class',
         '1', '--test-per-class', '1', '--duration', '1.0', '--fps', '8',
