@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.demo_tools]  # a fresh one
+# a fresh interpreter
+pytestmark = [pytest.mark.slow, pytest.mark.demo_tools]
 
 HERE = osp.dirname(osp.abspath(__file__))
 
