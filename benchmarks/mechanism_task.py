@@ -163,6 +163,63 @@ def _release_runner(runner) -> None:
     Visualizer._instance_dict.pop(runner.visualizer.instance_name, None)
 
 
+def head_probabilities(model, loader) -> Tuple[Dict[str, Any], Any]:
+    """Every head's class probabilities ``{head: [N, C]}`` on ``loader``
+    (eval mode) and the labels ``[N]``."""
+    import torch
+    from mmaction_gblend.models.utils import stack_labels
+    model.eval()
+    probs: Dict[str, list] = {}
+    labels = []
+    with torch.no_grad():
+        for batch in loader:
+            data = model.data_preprocessor(batch, False)
+            maps, _ = model.extract_feat(data['inputs'])
+            for head, logits in model.head_logits(maps).items():
+                probs.setdefault(head, []).append(logits.softmax(1))
+            labels.append(stack_labels(data['data_samples']))
+    return {h: torch.cat(p) for h, p in probs.items()}, torch.cat(labels)
+
+
+def _simplex_grid(heads: Sequence[str], step: float = 0.1):
+    """Every weighting of ``heads`` on a grid of ``step`` summing to 1."""
+    import itertools
+    n = round(1 / step)
+    for parts in itertools.product(range(n + 1), repeat=len(heads) - 1):
+        if sum(parts) <= n:
+            yield dict(zip(heads, [p / n for p in parts] +
+                           [(n - sum(parts)) / n]))
+
+
+def prediction_rules(model, val_loader, test_loader) -> Dict[str, float]:
+    """Test top-1 of the candidate prediction rules of a multi-head model.
+
+    ``head:<h>``: head h alone; ``blend``: the heads' probabilities mixed
+    by the final blend weights; ``uniform``: their mean; ``fitted``: mixed
+    by the weights (a 0.1 grid on the simplex) with the best val top-1;
+    ``best-val-head``: the head with the best val top-1.
+    """
+    val, val_labels = head_probabilities(model, val_loader)
+    test, test_labels = head_probabilities(model, test_loader)
+
+    def top1(probs, labels, weights):
+        mixed = sum(w * probs[h] for h, w in weights.items())
+        return float((mixed.argmax(1) == labels).float().mean())
+
+    heads = list(test)
+    rules = {f'head:{h}': top1(test, test_labels, {h: 1.0}) for h in heads}
+    blend = model.get_blend_weights()
+    rules['blend'] = top1(test, test_labels, blend)
+    rules['uniform'] = top1(test, test_labels,
+                            {h: 1 / len(heads) for h in heads})
+    fitted = max(_simplex_grid(heads),
+                 key=lambda w: top1(val, val_labels, w))
+    rules['fitted'] = top1(test, test_labels, fitted)
+    best = max(heads, key=lambda h: top1(val, val_labels, {h: 1.0}))
+    rules['best-val-head'] = rules[f'head:{best}']
+    return rules
+
+
 def run_one(strategy: str, seed: int, split: str, work_root: str,
             task: Optional[dict] = None, keep: bool = False) -> dict:
     """Train and evaluate one strategy with one seed; return its record.
@@ -212,8 +269,10 @@ def run_one(strategy: str, seed: int, split: str, work_root: str,
             train_samples=len(runner.train_dataloader.dataset),
             seconds=time.perf_counter() - start)
         if model.fusion is not None:
-            record['head_top1']['fused'] = float(metrics['acc/top1']) \
-                if model.predict_head == 'fused' else None
+            record['head_top1']['fused'] = float(metrics['acc/fused_top1'])
+            record['rules'] = prediction_rules(
+                model, Runner.build_dataloader(cfg['val_dataloader']),
+                runner.test_dataloader)
     finally:
         _release_runner(runner)
         if not keep:

@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmengine.hooks import Hook
 
 from mmaction_gblend.utils import write_video_with_audio
 
@@ -314,3 +315,36 @@ def rank_results(out: Union[str, os.PathLike],
         with open(Path(out) / f'{prefix}rank{rank}.json') as f:
             results.append(json.load(f))
     return results
+
+
+class Interrupt(Exception):
+    """Raised by :class:`InterruptAfterEpoch`."""
+
+
+class InterruptAfterEpoch(Hook):
+    """Stops a run after an epoch, once its checkpoint is written (a hook
+    of the lowest priority, after ``CheckpointHook``).
+
+    Args:
+        epoch: The 1-based epoch after which to stop.
+    """
+    priority = 'LOWEST'
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def after_train_epoch(self, runner) -> None:
+        if runner.epoch + 1 == self.epoch:
+            raise Interrupt()
+
+
+def gblend_hook(runner) -> Any:
+    """The runner's ``GradientBlendingHook``."""
+    return next(h for h in runner.hooks
+                if type(h).__name__ == 'GradientBlendingHook')
+
+
+def read_jsonl(path: Union[str, os.PathLike]) -> List[dict]:
+    """The entries of a JSON-lines file, one a line."""
+    with open(path) as f:
+        return [json.loads(line) for line in f]

@@ -184,4 +184,4 @@ def test_mmaction_inference_api(small_demo, demo_config):
     result = inference_recognizer(model, clip)
     assert result.pred_score.shape == (8, )
     assert result.pred_score.sum().item() == pytest.approx(1, abs=1e-5)
-    assert set(result.head_scores) == {'rgb', 'audio'}
+    assert set(result.head_scores) == {'rgb', 'audio', 'fused'}

@@ -5,11 +5,15 @@
   weights; standard library only.
 * :mod:`.paired_noise`: standard errors of G-Blend's G and O from paired
   per-sample values, and bootstrap intervals of the weights; numpy only.
+* :mod:`.initial_loss`: whether an untrained model's heads start near
+  ``log C``, as G-Blend's first estimate needs; standard library only.
 * :mod:`.modulation`: OGM-GE coefficients, OPM drop rates and their epoch
   windows (Peng et al., CVPR 2022; Wei et al., TPAMI 2024); torch only.
 """
 from .gblend import (BlendEstimate, HeadBlendStats, blend_statistics,
                      check_blend_weights, estimate_blend_weights)
+from .initial_loss import (INITIAL_LOSS_TOLERANCE, far_from_chance,
+                           initial_loss_excess)
 from .modulation import (OGM_COEFFICIENTS, check_coefficient_form,
                          check_epoch_window, clamped_coefficient,
                          continuous_coefficient, describe_epoch_window,
@@ -22,7 +26,8 @@ from .paired_noise import bootstrap_weight_intervals, paired_standard_errors
 __all__ = [
     'BlendEstimate', 'HeadBlendStats', 'blend_statistics',
     'estimate_blend_weights', 'check_blend_weights',
-    'bootstrap_weight_intervals',
+    'bootstrap_weight_intervals', 'INITIAL_LOSS_TOLERANCE',
+    'far_from_chance', 'initial_loss_excess',
     'paired_standard_errors', 'OGM_COEFFICIENTS', 'check_coefficient_form',
     'check_epoch_window', 'clamped_coefficient', 'continuous_coefficient',
     'describe_epoch_window', 'discrepancy_ratios', 'in_epoch_window',

@@ -589,24 +589,27 @@ def heldout_split_config(train_dataset: dict,
         seed: The seed of the split, likewise.
         exclude_heldout: Require the config to be a split whose training
             part (``part='train'``) leaves the held-out samples out.
-            Otherwise an unwrapped dataset is split with ``part='all'``:
-            the model also trains on the held-out samples.
+            Otherwise an unwrapped dataset is split with ``part='all'``
+            (a split of ``part='all'`` is kept): the model also trains on
+            the held-out samples.
         owner: Who asks, for the messages.
 
     Returns:
         A copy: the split, or the dataset wrapped in one.
 
     Raises:
-        ValueError: A split of another part than ``'train'``, or, with
+        ValueError: A split of another part than ``'train'`` (or
+            ``'all'`` without ``exclude_heldout``), or, with
             ``exclude_heldout``, a dataset that is not a split.
     """
     dataset = copy.deepcopy(train_dataset)
     if _is_split(dataset):
-        if dataset.get('part', 'train') != 'train':
+        part = dataset.get('part', 'train')
+        if part != 'train' and (exclude_heldout or part != 'all'):
             raise ValueError(
                 'train_dataloader.dataset is a HeldOutSplitDataset with '
-                f"part={dataset.get('part')!r}; training needs "
-                "part='train'")
+                f"part={part!r}; training needs part='train'"
+                + ('' if exclude_heldout else " or part='all'"))
         return dataset
     if exclude_heldout:
         raise ValueError(

@@ -501,6 +501,7 @@ def paradox_config(work_dir: str,
                    gblend: Optional[dict] = None,
                    heldout_split: bool = False,
                    heldout_fraction: float = 0.1,
+                   prediction: str = 'head',
                    eval_split: str = 'val',
                    num_train: int = 600,
                    num_eval: int = 2000,
@@ -537,6 +538,10 @@ def paradox_config(work_dir: str,
             part='train')`` even without ``gblend``: a baseline trained on
             exactly the samples G-Blend trains on.
         heldout_fraction: The held-out fraction of that split (per class).
+        prediction: The multi-modal model's prediction: ``'head'`` (the
+            fused head) or ``'mix'`` (the heads' probabilities mixed by
+            weights that ``PredictionMixHook`` fits on the val split after
+            training). A uni-modal model predicts with its head.
         eval_split: ``'val'`` (calibration) or ``'test'`` (reporting): the
             split of ``test_dataloader``. ``val_dataloader`` is always the
             val split (G-Blend's measurement pipeline is its pipeline).
@@ -630,6 +635,10 @@ def paradox_config(work_dir: str,
                                hidden_channels=fusion_channels)
     if blend_weights is not None:
         model['blend_weights'] = dict(blend_weights)
+    hooks = [gblend] if gblend is not None else []
+    if len(modalities) > 1 and prediction != 'head':
+        model['prediction'] = prediction
+        hooks.append(dict(type='PredictionMixHook', dataloader='val'))
     cfg = dict(
         default_scope='mmaction',
         work_dir=work_dir,
@@ -657,7 +666,7 @@ def paradox_config(work_dir: str,
             param_scheduler=dict(type='ParamSchedulerHook'),
             checkpoint=None,
             sampler_seed=dict(type='DistSamplerSeedHook')),
-        custom_hooks=[gblend] if gblend is not None else [],
+        custom_hooks=hooks,
         randomness=dict(seed=seed, deterministic=False),
         env_cfg=dict(cudnn_benchmark=False),
         log_level='WARNING')

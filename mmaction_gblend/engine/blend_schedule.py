@@ -3,7 +3,7 @@ from typing import List, NamedTuple, Optional
 
 from ..utils.choices import check_choice
 
-MODES = ('online', 'offline', 'fixed')
+MODES = ('online', 'offline', 'fixed', 'replay')
 ESTIMATORS = ('trajectory', 'shadow')
 #: Where the hook's arguments are in a config, for error messages.
 HOOK_KEY = 'custom_hooks[GradientBlendingHook]'
@@ -39,7 +39,8 @@ def blend_schedule(mode: str,
       over ``offline_horizon`` epochs, a cheaper, shorter horizon. With
       ``trajectory`` (no shadow copies), after the warm-up, from the
       change over it: a cheap variant, not Algorithm 2.
-    * ``fixed``: none.
+    * ``fixed`` and ``replay`` (a recorded schedule,
+      :mod:`~mmaction_gblend.engine.weight_replay`): none.
 
     With ``shadow`` (the paper's Algorithm 1) each estimate happens at the
     start of the super-epoch it sets the weights for, from epoch 0 on; with
@@ -57,7 +58,7 @@ def blend_schedule(mode: str,
     """
     check_choice(f'{HOOK_KEY}.mode', mode, MODES)
     check_choice(f'{HOOK_KEY}.estimator', estimator, ESTIMATORS)
-    if mode == 'fixed':
+    if mode in ('fixed', 'replay'):
         return []
     for key, value in (('train_cfg.max_epochs', max_epochs),
                        (f'{HOOK_KEY}.warmup_epochs', warmup_epochs),

@@ -13,11 +13,11 @@ import pytest
 import torch
 from mmaction.registry import MODELS
 from mmengine.config import Config
-from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import measure_heads, measure_models, shadow_train
+from helpers import Interrupt, InterruptAfterEpoch, gblend_hook, read_jsonl
 
 HOOK = dict(type='GradientBlendingHook', mode='online',
             estimator='trajectory', warmup_epochs=1, super_epochs=1)
@@ -34,16 +34,6 @@ def run(work_dir, max_epochs=3, hook=HOOK, name=None, resume=False,
         runner.register_hook(extra)
     runner.train()
     return runner
-
-
-def gblend_hook(runner):
-    return next(h for h in runner.hooks
-                if type(h).__name__ == 'GradientBlendingHook')
-
-
-def read_jsonl(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
 
 
 @pytest.mark.slow
@@ -148,22 +138,6 @@ def test_fixed_weights(tmp_path):
     assert runner.model.get_blend_weights() == pytest.approx(weights)
     assert gblend_hook(runner).history == []
     assert not osp.exists(tmp_path / 'fixed' / 'gblend_history.jsonl')
-
-
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAfterEpoch(Hook):
-    """Stops the run after an epoch, once its checkpoint is written."""
-    priority = 'LOWEST'
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def after_train_epoch(self, runner):
-        if runner.epoch + 1 == self.epoch:
-            raise Interrupt()
 
 
 @pytest.mark.slow

@@ -101,7 +101,7 @@ def test_predict_gives_fused_pred_score_and_head_scores():
     for sample in out:
         assert sample.pred_score.shape == (NUM_CLASSES, )
         assert sample.pred_score.sum().item() == pytest.approx(1, abs=1e-5)
-        assert set(sample.head_scores) == {'rgb', 'audio'}
+        assert set(sample.head_scores) == {'rgb', 'audio', 'fused'}
     # pred_score is the fused head: the same as the 'tensor' mode's fused
     data = model.data_preprocessor(batch(n=1), False)
     with torch.no_grad():
@@ -112,6 +112,38 @@ def test_predict_gives_fused_pred_score_and_head_scores():
                                logits['fused'].softmax(1)[0])
     torch.testing.assert_close(pred.head_scores['rgb'],
                                logits['rgb'].softmax(1)[0])
+    torch.testing.assert_close(pred.head_scores['fused'], pred.pred_score)
+
+
+def test_mix_prediction_mixes_head_probabilities_by_prediction_weights():
+    model = MODELS.build(model_cfg(prediction='mix')).eval()
+    # before a fit: one-hot on the prediction head, the paper's prediction
+    assert model.get_prediction_weights() == dict(rgb=0, audio=0, fused=1)
+    data = model.data_preprocessor(batch(n=2, rgb_views=3, audio_views=3),
+                                   False)
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    torch.testing.assert_close(out[0].pred_score, out[0].head_scores['fused'])
+    weights = dict(rgb=0.5, audio=0.2, fused=0.3)
+    model.set_prediction_weights(weights)
+    with torch.no_grad():
+        out = model(**data, mode='predict')
+    for sample in out:
+        expected = sum(w * sample.head_scores[h] for h, w in weights.items())
+        torch.testing.assert_close(sample.pred_score, expected)
+        assert sample.pred_score.sum().item() == pytest.approx(1, abs=1e-5)
+    # the weights are a buffer: a checkpoint carries them
+    state = model.state_dict()
+    fresh = MODELS.build(model_cfg(prediction='mix'))
+    fresh.load_state_dict(state)
+    assert fresh.get_prediction_weights() == pytest.approx(weights)
+    with pytest.raises(ValueError, match='prediction_weights'):
+        model.set_prediction_weights(dict(rgb=0.5, audio=0.6, fused=0.0))
+
+
+def test_an_unknown_prediction_names_the_key():
+    with pytest.raises(ValueError, match='MultiHeadRecognizer.prediction'):
+        MODELS.build(model_cfg(prediction='vote'))
 
 
 def test_the_order_of_branches_in_the_config_does_not_matter():

@@ -3,7 +3,8 @@
     python tools/analysis/plot_blend_weights.py WORK_DIR_OR_JSONL \
         [--out blend_weights.png]
 
-Top: each head's weight as set at each estimate (held until the next one).
+Top: each head's weight as set at each estimate or replayed change (held
+until the next one).
 Bottom: each head's overfitting-to-generalization ratio |O/G| (log scale;
 lower is better; missing where G was 0 or the inputs were not finite).
 """
@@ -21,7 +22,8 @@ from mmaction_gblend.engine import history_file  # noqa: E402
 
 
 def read_history(path: str) -> List[dict]:
-    """The estimates of a run, in order; ``path`` is the file or work dir."""
+    """The entries of a run, in order (estimates, replayed changes, the
+    release of V); ``path`` is the file or work dir."""
     if osp.isdir(path):
         path = osp.join(path, 'gblend_history.jsonl')
     if not osp.isfile(path):
@@ -36,7 +38,11 @@ def series(entries: List[dict], key: str) -> Dict[str, List]:
     """``{head: [(epoch, value or None), ...]}`` of one quantity."""
     out: Dict[str, List] = {}
     for entry in entries:
-        for head, stats in entry['heads'].items():
+        heads = entry.get('heads')
+        if heads is None:  # a replayed change or the release of V
+            heads = {h: dict(weight=w)
+                     for h, w in entry.get('weights', {}).items()}
+        for head, stats in heads.items():
             out.setdefault(head, []).append((entry['epoch'], stats.get(key)))
     return out
 

@@ -19,11 +19,13 @@ from mmengine.dist import broadcast
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from ...blending import (BlendEstimate, blend_statistics,
+from ...blending import (INITIAL_LOSS_TOLERANCE, BlendEstimate,
+                         blend_statistics, far_from_chance,
                          bootstrap_weight_intervals, check_blend_weights,
                          paired_standard_errors)
 from ...datasets.dataset_wrappers import dataset_pipeline
-from ...datasets.heldout_split import (heldout_split_config,
+from ...datasets.heldout_split import (HeldOutSplitDataset,
+                                       heldout_split_config,
                                        measurement_config,
                                        training_subset_config)
 from ...models.recognizers.multi_head_contract import (MultiHeadModel,
@@ -32,8 +34,13 @@ from ...utils.model_wrappers import unwrap
 from ..batchnorm_recalibration import batchnorm_layers, recalibrate_batchnorm
 from ..blend_schedule import HOOK_KEY, Estimate, blend_schedule
 from ..heldout_evaluation import ModelHeads, measure_models
+from ..heldout_release import (RELEASE_KEY, check_release_option,
+                               check_schedulers_for_release, release_heldout,
+                               whole_set_dataloader_config)
 from ..history_file import append_history, rewrite_history
 from ..shadow_training import flatten_schedulers, shadow_train
+from ..weight_replay import (REPLAY_KEY, Change, check_schedule_heads,
+                             map_schedule, replay_option, weights_at)
 
 #: The main model's name among the shadow copies (not an identifier, so
 #: no modality can be called that).
@@ -56,6 +63,10 @@ def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values)
 
 
+def _fmt_weights(weights: Dict[str, float]) -> str:
+    return ', '.join(f'{h} {w:.4f}' for h, w in weights.items())
+
+
 @HOOKS.register_module()
 class GradientBlendingHook(Hook):
     """Blend the heads' losses by G-Blend weights (Wang et al., CVPR 2020).
@@ -70,7 +81,14 @@ class GradientBlendingHook(Hook):
 
     Modes: ``online`` re-estimates every super-epoch after a warm-up
     (Algorithm 3), ``offline`` estimates once (Algorithm 2), ``fixed``
-    keeps ``weights``. Estimators:
+    keeps ``weights``, ``replay`` applies the weight schedule of an earlier
+    run (``replay``). Two ways to a final model trained on all the training
+    data, V included: ``replay`` the schedule of a G-Blend run in a run on
+    the whole training set (no split, no measurement), or
+    ``release_heldout=True``, which returns V to training from the epoch
+    the last estimate's weights apply
+    (:mod:`~mmaction_gblend.engine.heldout_release`).
+    Estimators:
 
     * ``shadow``: the paper's Algorithm 1. At the start of each super-epoch
       of n epochs, a copy of the model is trained on each head's loss alone
@@ -114,7 +132,7 @@ class GradientBlendingHook(Hook):
     restored on resume.
 
     Args:
-        mode: ``'online'``, ``'offline'`` or ``'fixed'``.
+        mode: ``'online'``, ``'offline'``, ``'fixed'`` or ``'replay'``.
         estimator: ``'trajectory'`` or ``'shadow'``.
         warmup_epochs: Length of the first super-epoch (paper: 10).
         super_epochs: Length of the later super-epochs (paper: 5).
@@ -131,6 +149,11 @@ class GradientBlendingHook(Hook):
             of the bootstrap.
         exclude_heldout: Require the held-out samples to be kept out of the
             main training (the train dataset wrapped with ``part='train'``).
+            ``None`` (default): required, except for offline shadow
+            estimates, whose shadow copies train without V whatever the
+            main run trains on: there the main run trains on the whole
+            training set unless its dataset is a ``part='train'`` split
+            (the strict variant, as in the paper's experiments).
         measure_pipeline: ``'val'`` (the val dataloader's deterministic
             pipeline), ``'train'`` (the training pipeline, augmentation and
             all) or a list of transforms.
@@ -167,6 +190,41 @@ class GradientBlendingHook(Hook):
             (``shadow_check`` in the history): how far the cheap estimator
             is from Algorithm 1 on your data, at the shadow's cost.
         history_file: Name of the JSON-lines history in the work dir.
+        replay: For ``mode='replay'``, the weight schedule to apply: a
+            run's ``gblend_history.jsonl``, a checkpoint (``.pth``) of a
+            G-Blend run, or a list of ``dict(epoch=p, weights={...})``, each
+            meaning "from the start of training epoch p (0-based) on"; before
+            the first, the source's ``initial_weights`` (else ``weights``).
+            Read and checked when the hook is built, against the model's
+            heads before training. The weights are set before every epoch,
+            so a resumed replay needs no state of its own; each change is
+            logged and recorded in the history. In this mode there is no
+            split and no measurement: the options of the estimate
+            (``estimator``, ``warmup_epochs``, ``super_epochs``,
+            ``heldout_fraction``, ``probe_size``, ``exclude_heldout``,
+            ``measure_*``, ``use_accuracy``, ``overfit_floor``,
+            ``min_weight``, ``prediction_floor``, ``smoothing``,
+            ``noise_scale``, ``bootstrap``, ``shadow_fraction``,
+            ``offline_horizon``, ``recalibrate_bn``,
+            ``trajectory_correction``, ``shadow_check``) are ignored.
+        replay_epochs: How the source's epochs map onto this run's:
+            ``'scale'`` (default) maps epoch p of a source of ``E_src``
+            epochs to ``round(p * E / E_src)`` (half up) of this run's
+            ``E`` (the source must record its ``max_epochs``), ``'same'``
+            keeps p. Changes mapped to ``E`` or later are dropped, as is
+            the earlier of two mapped to one epoch (both logged).
+        release_heldout: ``online`` and ``offline`` with the held-out
+            samples left out of training: after the last planned estimate,
+            from the epoch its weights apply (trajectory: the estimate at
+            epoch p is made after p epochs, so from epoch p; shadow: right
+            after the estimate made before epoch p), train on the whole
+            training set (the split's ``part='all'``, V and T' included).
+            Logged and recorded in the history (``event='release_heldout'``);
+            a resumed run trains on the right samples. Iteration-based
+            parameter schedulers still running at the release are refused
+            (their iterations count the shorter epochs); a release at epoch
+            0 rebuilds them (see
+            :mod:`~mmaction_gblend.engine.heldout_release`).
     """
     priority = 'NORMAL'  # after SyncBuffersHook, before CheckpointHook
 
@@ -179,7 +237,7 @@ class GradientBlendingHook(Hook):
                  heldout_fraction: float = 0.08,
                  probe_size: Optional[int] = None,
                  seed: int = 0,
-                 exclude_heldout: bool = True,
+                 exclude_heldout: Optional[bool] = None,
                  measure_pipeline: Union[str, Sequence[dict]] = 'val',
                  measure_batch_size: Optional[int] = None,
                  use_accuracy: bool = False,
@@ -194,12 +252,27 @@ class GradientBlendingHook(Hook):
                  recalibrate_bn: int = 20,
                  trajectory_correction: bool = True,
                  shadow_check: bool = False,
-                 history_file: str = 'gblend_history.jsonl') -> None:
+                 history_file: str = 'gblend_history.jsonl',
+                 replay: Union[str, Sequence[dict], None] = None,
+                 replay_epochs: str = 'scale',
+                 release_heldout: bool = False) -> None:
         # validated here so a typo fails before any training
         blend_schedule(
             mode, estimator,
             max(warmup_epochs, offline_horizon or 1, 1) + 1,
             warmup_epochs, super_epochs, offline_horizon)
+        self.replay_source = replay_option(mode, replay, replay_epochs)
+        self.replay_epochs = replay_epochs
+        self.replay_changes: List[Change] = []
+        check_release_option(release_heldout, mode, exclude_heldout)
+        self.release_heldout = release_heldout
+        # the epoch V joins training, its loader's config, and whether it
+        # has joined in this process
+        self.release_epoch: Optional[int] = None
+        self.whole_set_loader_cfg: Optional[dict] = None
+        self.released = False
+        # the weights the run started with, recorded in every entry
+        self.run_initial_weights: Optional[Dict[str, float]] = None
         if mode == 'fixed' and not isinstance(weights, dict):
             raise ValueError(
                 f"{HOOK_KEY}.weights must be a dict for mode='fixed'")
@@ -215,11 +288,6 @@ class GradientBlendingHook(Hook):
         if not 0 < shadow_fraction <= 1:
             raise ValueError(f'{HOOK_KEY}.shadow_fraction must be in '
                              f'(0, 1], got {shadow_fraction}')
-        if shadow_fraction < 1 and not exclude_heldout:
-            raise ValueError(
-                f'{HOOK_KEY}.shadow_fraction < 1 draws the shadows\' subset '
-                'from the training part of the held-out split; it needs '
-                'exclude_heldout=True')
         if isinstance(measure_pipeline, str) and \
                 measure_pipeline not in ('val', 'train'):
             raise ValueError(
@@ -245,7 +313,9 @@ class GradientBlendingHook(Hook):
         self.heldout_fraction = heldout_fraction
         self.probe_size = probe_size
         self.seed = seed
-        self.exclude_heldout = exclude_heldout
+        # offline shadow estimates need V out of the shadows' data only
+        self.exclude_heldout = exclude_heldout if exclude_heldout is not \
+            None else not (mode == 'offline' and estimator == 'shadow')
         self.measure_pipeline = measure_pipeline
         self.measure_batch_size = measure_batch_size
         self.use_accuracy = use_accuracy
@@ -267,6 +337,10 @@ class GradientBlendingHook(Hook):
         self.shadow_check = shadow_check
         self.history_file = history_file
 
+        self.main_data: Optional[str] = None  # 'all' or 'part'
+        # the untrained heads' held-out losses against log C, for the
+        # first history entry
+        self.initial_check: Optional[dict] = None
         self.plan: List[Estimate] = []
         self.history: List[dict] = []
         # the trajectory estimator's last measurement: epoch, samples and
@@ -317,19 +391,25 @@ class GradientBlendingHook(Hook):
         return Runner.build_dataloader(cfg, seed=runner.seed)
 
     def _build_shadow_loaders(self, runner: Runner, split: dict) -> None:
-        """The shadows train on the training loader and are probed on T',
-        or, with ``shadow_fraction`` < 1, train on a stratified part of the
-        training set and are probed on a T' drawn from that part."""
-        if self.shadow_fraction >= 1:
+        """The shadows train on the split's training part (the training
+        loader's data when the main run leaves V out too) and are probed
+        on T'; with ``shadow_fraction`` < 1, on a stratified part of it,
+        probed on a T' drawn from that part."""
+        if self.shadow_fraction >= 1 and split['part'] == 'train':
             self.shadow_loader = runner.train_dataloader
             self.shadow_probe_loader = self.probe_loader
             return
-        subset = training_subset_config(split, self.shadow_fraction)
+        if self.shadow_fraction >= 1:
+            # the main run trains on V as well; the shadows must not
+            subset = dict(copy.deepcopy(split), part='train')
+        else:
+            subset = training_subset_config(split, self.shadow_fraction)
         cfg = copy.deepcopy(runner.cfg.train_dataloader)
         cfg['dataset'] = subset
         self.shadow_loader = Runner.build_dataloader(cfg, seed=runner.seed)
-        self.shadow_probe_loader = self._measure_loader(runner, subset,
-                                                        'probe')
+        self.shadow_probe_loader = self.probe_loader \
+            if self.shadow_fraction >= 1 else \
+            self._measure_loader(runner, subset, 'probe')
 
     def _initial_weights(self,
                          model: MultiHeadModel) -> Optional[Dict[str, float]]:
@@ -348,6 +428,10 @@ class GradientBlendingHook(Hook):
         if not resumed and self._initial_weights(model) is not None:
             model.set_blend_weights(self._initial_weights(model),
                                     key=f'{HOOK_KEY}.weights')
+        self.run_initial_weights = self._run_initial_weights(model)
+        if self.mode == 'replay':
+            return self._start_replay(runner, model)
+        self._plan_release(runner)
         if self.mode == 'fixed':
             return
         if self.prediction_floor * len(model.head_names) > 1 or \
@@ -361,6 +445,8 @@ class GradientBlendingHook(Hook):
         self.probe_loader = self._measure_loader(runner, split, 'probe')
         if self.estimator == 'shadow' or self.shadow_check:
             self._build_shadow_loaders(runner, split)
+        # what the history and the log say the main run trained on
+        self.main_data = 'all' if split['part'] == 'all' else 'part'
         horizons = ', '.join(f'{e.epoch} (over {e.horizon})'
                              for e in self.plan)
         runner.logger.info(
@@ -371,7 +457,11 @@ class GradientBlendingHook(Hook):
             + (f'; shadows train on {len(self.shadow_loader.dataset)} '
                f'samples (shadow_fraction={self.shadow_fraction}), probed '
                f'on {len(self.shadow_probe_loader.dataset)}'
-               if self.shadow_loader is not None else ''))
+               if self.shadow_loader is not None else '')
+            + f'; the main run trains on '
+            f'{len(runner.train_dataloader.dataset)} samples, '
+            + ('the whole training set, V included' if self.main_data ==
+               'all' else 'the training part, V left out'))
         if self.mode == 'offline' and self.estimator == 'shadow' and \
                 self.plan[0].horizon < runner.max_epochs:
             runner.logger.info(
@@ -385,12 +475,39 @@ class GradientBlendingHook(Hook):
                 samples=self._measure(runner.model,
                                       runner.train_dataloader),
                 trained_with=model.get_blend_weights())
+            self._check_initial_losses(runner, self.reference['samples'])
         # Also when starting afresh (an empty history): a run killed before
         # its first checkpoint, or an earlier run in this work dir, may have
         # left lines in the file.
         self._rewrite_history(runner)
 
     # measurement and estimation -------------------------------------------
+
+    def _check_initial_losses(self, runner: Runner, samples: Samples) -> None:
+        """Warn when an untrained head's held-out loss is far from log C
+        (a badly scaled classifier init inflates its first G); the result
+        goes into the first estimate's history entry."""
+        model = unwrap(runner.model)
+        num_classes = getattr(model, 'num_classes', None)
+        if self.use_accuracy or runner.epoch != 0 or not num_classes:
+            return
+        losses = {h: _mean(v['heldout']) for h, v in samples.items()}
+        far = far_from_chance(losses, num_classes)
+        self.initial_check = dict(
+            log_classes=math.log(num_classes),
+            heldout_loss=losses,
+            far=sorted(far))
+        if far:
+            runner.logger.warning(
+                'G-Blend: before training, the held-out loss of '
+                + ', '.join(f'{h} ({losses[h]:.2f} nats)' for h in far)
+                + f' is more than {INITIAL_LOSS_TOLERANCE} from log '
+                f'{num_classes} = {math.log(num_classes):.2f}: its logits '
+                'start with a large spread, and the first estimate will '
+                'credit that head with the fall of its loss as the spread '
+                'shrinks (G inflated). Initialise its classifier at a '
+                "smaller scale (e.g. head=dict(init_cfg=dict(type='Normal', "
+                "layer='Linear', std=0.01)))")
 
     def _measure(self, model, train_loader) -> Samples:
         """Per-sample values of every head of ``model`` on T' and V, its
@@ -445,6 +562,8 @@ class GradientBlendingHook(Hook):
              **{head: (shadow, [head]) for head, shadow in shadows.items()}},
             self.shadow_loader, self.shadow_probe_loader)
         del shadows
+        if plan.epoch == 0 and not self.history:
+            self._check_initial_losses(runner, samples[MAIN])
         return samples[MAIN], {head: samples[head][head] for head in heads}
 
     def _estimate(self, model: MultiHeadModel, before: Samples, after: Samples,
@@ -550,7 +669,8 @@ class GradientBlendingHook(Hook):
                     scalars[f'gblend/{key}/{head}'] = heads[head][key]
         entry = dict(epoch=plan.epoch, horizon=plan.horizon, mode=self.mode,
                      estimator=self.estimator, fallback=estimate.fallback,
-                     weights=dict(estimate.weights), heads=heads)
+                     weights=dict(estimate.weights), heads=heads,
+                     **self._run_fields(runner))
         if shadow_check is not None:
             entry['shadow_check'] = dict(
                 weights=dict(shadow_check),
@@ -612,6 +732,8 @@ class GradientBlendingHook(Hook):
         return next((p for p in self.plan if p.epoch == epoch), None)
 
     def before_train_epoch(self, runner: Runner) -> None:
+        if self.mode == 'replay':
+            return self._replay_epoch(runner)
         if self.estimator == 'shadow':
             plan = self._planned(runner.epoch)
             if plan is not None:
@@ -627,6 +749,8 @@ class GradientBlendingHook(Hook):
                 result, _, _ = self._estimate(
                     unwrap(runner.model), before, after, None, 0, 0)
                 self.reference['shadow_check'] = dict(result.weights)
+        # after a shadow estimate made now, which trains on the part
+        self._release_if_due(runner)
 
     def after_train_epoch(self, runner: Runner) -> None:
         if self.estimator != 'trajectory' or self.mode == 'fixed':
@@ -642,6 +766,127 @@ class GradientBlendingHook(Hook):
         self.reference = dict(
             epoch=plan.epoch, samples=samples,
             trained_with=unwrap(runner.model).get_blend_weights())
+
+    # replay, and the release of V ------------------------------------------
+
+    def _run_initial_weights(self,
+                             model: MultiHeadModel) -> Dict[str, float]:
+        """The weights the run started with: the history's (a resumed run),
+        the replayed source's, or the initial ones (with ``weights=None``
+        the model's, untouched until the first entry)."""
+        if self.history and self.history[0].get('initial_weights'):
+            return dict(self.history[0]['initial_weights'])
+        if self.replay_source is not None and \
+                self.replay_source.initial_weights is not None:
+            return dict(self.replay_source.initial_weights)
+        return dict(self._initial_weights(model) or model.get_blend_weights())
+
+    def _run_fields(self, runner: Runner) -> dict:
+        """What every history entry says of the run: for a replay of it,
+        what the main run trains on (``'all'``: V included, ``'part'``: V
+        left out), and once, the untrained heads' losses against log C."""
+        fields = dict(max_epochs=runner.max_epochs,
+                      initial_weights=self.run_initial_weights)
+        if self.main_data is not None:
+            fields['main_trains_on'] = self.main_data
+        if self.initial_check is not None and not any(
+                'initial_check' in e for e in self.history):
+            fields['initial_check'] = self.initial_check
+        return fields
+
+    def _add_entry(self, runner: Runner, entry: dict, message: str) -> None:
+        """Record and log an entry that is not an estimate."""
+        entry.update(self._run_fields(runner))
+        self.history.append(entry)
+        append_history(self._history_path(runner), entry)
+        runner.logger.info(message)
+
+    def _start_replay(self, runner: Runner, model: MultiHeadModel) -> None:
+        source = self.replay_source
+        self.replay_changes, dropped = map_schedule(
+            source, runner.max_epochs, self.replay_epochs)
+        check_schedule_heads(self.replay_changes, self.run_initial_weights,
+                             model.head_names)
+        dataset = runner.train_dataloader.dataset
+        if isinstance(dataset, HeldOutSplitDataset) and dataset.part != 'all':
+            runner.logger.warning(
+                f'{REPLAY_KEY}: train_dataloader.dataset is a '
+                f'HeldOutSplitDataset with part={dataset.part!r}: the replay '
+                f'trains on that part only ({len(dataset)} samples); set '
+                "part='all' or unwrap the dataset to train on the whole "
+                'training set')
+        runner.logger.info(
+            f'G-Blend: replaying {source.name} (replay_epochs='
+            f'{self.replay_epochs!r}): from epoch 0 '
+            f'{_fmt_weights(self.run_initial_weights)}' + ''.join(
+                f'; from epoch {c.epoch} (source epoch {c.source_epoch}) '
+                f'{_fmt_weights(c.weights)}' for c in self.replay_changes)
+            + (f'; source epochs {dropped} dropped (past the last epoch, '
+               "or on a later change's epoch)" if dropped else ''))
+        self._rewrite_history(runner)
+
+    def _replay_epoch(self, runner: Runner) -> None:
+        """Set this epoch's replayed weights; every epoch, so a resumed run
+        needs no state. A change that starts now is recorded and logged."""
+        weights, change = weights_at(self.replay_changes, runner.epoch,
+                                     self.run_initial_weights)
+        unwrap(runner.model).set_blend_weights(weights, key=REPLAY_KEY)
+        if change is None or change.epoch != runner.epoch:
+            return
+        runner.visualizer.add_scalars(
+            {f'gblend/weight/{h}': w for h, w in weights.items()},
+            step=runner.epoch)
+        self._add_entry(
+            runner,
+            dict(epoch=runner.epoch, mode='replay', estimator='replay',
+                 source=self.replay_source.name,
+                 source_epoch=change.source_epoch, weights=weights),
+            f'G-Blend: replayed weights from epoch {runner.epoch} (source '
+            f'epoch {change.source_epoch}): {_fmt_weights(weights)}')
+
+    def _plan_release(self, runner: Runner) -> None:
+        """With ``release_heldout``: the epoch V joins training and the
+        whole set's loader config; schedulers that it would cut short are
+        refused now, before training."""
+        if not self.release_heldout:
+            return
+        split = self._split_config(runner)
+        if split.get('part', 'train') == 'all':
+            runner.logger.warning(
+                f'{RELEASE_KEY}: the main run trains on the whole training '
+                'set already; there is nothing to release')
+            return
+        self.release_epoch = self.plan[-1].epoch
+        self.whole_set_loader_cfg = whole_set_dataloader_config(
+            runner.cfg.train_dataloader, split)
+        check_schedulers_for_release(runner.param_schedulers,
+                                     self.release_epoch,
+                                     len(runner.train_dataloader))
+
+    def _release_if_due(self, runner: Runner) -> None:
+        """From the release epoch on (a resumed run: at its first epoch),
+        train on the whole training set; recorded once."""
+        if self.release_epoch is None or self.released or \
+                runner.epoch < self.release_epoch:
+            return
+        before, after = release_heldout(
+            runner, self.whole_set_loader_cfg,
+            rebuild_schedulers=self.release_epoch == 0 and runner.iter == 0)
+        self.released = True
+        self.main_data = 'all'
+        if any(e.get('event') == 'release_heldout' for e in self.history):
+            runner.logger.info(
+                'G-Blend: resumed after the release of the held-out '
+                f'samples: training on all {after} samples')
+            return
+        self._add_entry(
+            runner,
+            dict(epoch=runner.epoch, event='release_heldout', mode=self.mode,
+                 estimator=self.estimator,
+                 weights=unwrap(runner.model).get_blend_weights(),
+                 samples_before=before, samples_after=after),
+            f'G-Blend: the {after - before} held-out samples join training '
+            f'from epoch {runner.epoch}: {before} -> {after} samples')
 
     # checkpoints ----------------------------------------------------------
 

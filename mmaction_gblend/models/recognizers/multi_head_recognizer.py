@@ -25,6 +25,9 @@ from .recognizer_checks import (DEFAULT_INPUT_FORMAT, FUSED, INPUT_FORMATS,
                                 check_fusion, check_modality_names, check_opm,
                                 check_preprocessor_keys)
 
+#: How ``pred_score`` is made (see ``MultiHeadRecognizer(prediction=...)``).
+PREDICTIONS = ('head', 'mix')
+
 # The constants and the weight check are re-exported for code that imports
 # them from the recognizer's module.
 __all__ = [
@@ -46,8 +49,11 @@ class MultiHeadRecognizer(BaseModel):
     as ``<head>_ce`` and ``<head>_top1`` (no "loss" in the name, so they are
     logged, not optimised).
 
-    At test time ``pred_score`` holds the fused head's scores (or those of
-    ``predict_head``) and ``head_scores`` every modality head's.
+    At test time ``pred_score`` holds the prediction: the fused head's
+    scores (or those of ``predict_head``), or with ``prediction='mix'``
+    the heads' class probabilities mixed by :attr:`prediction_weights`
+    (fitted on held-out data by ``PredictionMixHook``); ``head_scores``
+    holds every head's own scores, the fused head's too.
 
     Configs are checked when the model is built (branches against
     ``data_preprocessor.preprocessors``, the fusion against the number of
@@ -88,12 +94,25 @@ class MultiHeadRecognizer(BaseModel):
             the branches' ``feat_dim``). Required for 2 or more modalities,
             not allowed for one (a uni-modal model has no fused head).
         head: Config of each head, without ``in_channels``/``num_classes``.
+        fused_head: Keys of ``head`` that differ for the fused head (e.g.
+            its ``init_cfg``: the fused features are smaller than the
+            branches' and need a larger classifier scale to start near
+            ``log C`` and still learn).
         loss_cls: Classification loss of every head.
         blend_weights: ``{head: weight}`` for the modality heads and
             ``'fused'``; >= 0, summing to 1. Default: the fused head alone
             (naive late fusion), or 1 for a uni-modal model.
         predict_head: The head whose scores are ``pred_score``; defaults to
-            ``'fused'`` (the modality for a uni-modal model).
+            ``'fused'`` (the modality for a uni-modal model). G-Blend's
+            prediction floor keeps this head training.
+        prediction: ``'head'`` (default; the paper): ``pred_score`` is
+            ``predict_head``'s scores. ``'mix'`` (an extension of the
+            paper): ``sum_i a_i * p_i``, the heads' class probabilities
+            ``p_i`` (views averaged) mixed by the buffer
+            :attr:`prediction_weights` ``a`` (saved in checkpoints), which
+            ``PredictionMixHook`` fits on held-out data after training;
+            until then it is one-hot on ``predict_head``. See
+            ``docs/models.md#the-prediction``.
         average_clips: ``'prob'`` or ``'score'``: how views are averaged at
             test time.
         score_source: Where on-the-fly modulation reads each modality's
@@ -114,9 +133,11 @@ class MultiHeadRecognizer(BaseModel):
                  num_classes: int,
                  fusion: Optional[dict] = None,
                  head: Optional[dict] = None,
+                 fused_head: Optional[dict] = None,
                  loss_cls: Optional[dict] = None,
                  blend_weights: Optional[Dict[str, float]] = None,
                  predict_head: Optional[str] = None,
+                 prediction: str = 'head',
                  average_clips: str = 'prob',
                  score_source: str = 'auto',
                  opm: Optional[dict] = None,
@@ -170,7 +191,8 @@ class MultiHeadRecognizer(BaseModel):
             self.fusion = MODELS.build(
                 dict(fusion, in_channels=dict(self.feat_dims)))
             self.heads[FUSED] = MODELS.build(
-                dict(head, in_channels=self.fusion.out_channels,
+                dict(head, **(fused_head or {}),
+                     in_channels=self.fusion.out_channels,
                      num_classes=num_classes))
         self.head_names = list(self.heads)
 
@@ -187,6 +209,12 @@ class MultiHeadRecognizer(BaseModel):
             FUSED if self.fusion is not None else self.modalities[0])
         check_choice('MultiHeadRecognizer.predict_head', self.predict_head,
                      list(self.head_names))
+        self.prediction = check_choice('MultiHeadRecognizer.prediction',
+                                       prediction, PREDICTIONS)
+        self.register_buffer(
+            'prediction_weights',
+            torch.tensor([float(h == self.predict_head)
+                          for h in self.head_names]))
         self.loss_cls = MODELS.build(
             loss_cls or dict(type='CrossEntropyLoss'))
         self._build_modulation(score_source, opm)
@@ -421,19 +449,49 @@ class MultiHeadRecognizer(BaseModel):
             return F.softmax(logits, dim=2).mean(dim=1)
         return logits.mean(dim=1)
 
+    def get_prediction_weights(self) -> Dict[str, float]:
+        """``{head: weight}`` of the ``'mix'`` prediction."""
+        return dict(zip(self.head_names, self.prediction_weights.tolist()))
+
+    def set_prediction_weights(
+            self,
+            weights: Dict[str, float],
+            key: str = 'MultiHeadRecognizer.prediction_weights') -> None:
+        """Set the ``'mix'`` prediction's weights (checked as blend
+        weights are: every head, finite, >= 0, summing to 1)."""
+        values = check_blend_weights(weights, self.head_names, key)
+        self.prediction_weights.copy_(
+            torch.tensor(values, dtype=self.prediction_weights.dtype))
+
+    def _mixed_probabilities(self, logits: Dict[str, torch.Tensor],
+                             batch_size: int) -> torch.Tensor:
+        """``sum_i a_i * p_i`` over the heads with a non-zero weight
+        ``a_i``: class probabilities (views averaged); ``[batch, C]``."""
+        mixed = 0
+        for name, head_logits in logits.items():
+            weight = self.prediction_weights[self.head_names.index(name)]
+            if weight > 0:
+                probs = F.softmax(
+                    head_logits.reshape((batch_size, -1) +
+                                        head_logits.shape[1:]), dim=2)
+                mixed = mixed + weight * probs.mean(1)
+        return mixed
+
     def predict(self, inputs: Dict[str, torch.Tensor],
                 data_samples: List[ActionDataSample]
                 ) -> List[ActionDataSample]:
-        """Fused (or ``predict_head``) scores as ``pred_score``; every
-        modality head's in ``head_scores``."""
+        """The prediction as ``pred_score`` (``prediction``); every
+        head's own scores, the fused head's too, in ``head_scores``."""
         maps, _ = self.extract_feat(inputs)
+        logits = self.head_logits(maps)
         scores = {
-            name: self._average_views(logits, len(data_samples))
-            for name, logits in self.head_logits(maps).items()
+            name: self._average_views(head_logits, len(data_samples))
+            for name, head_logits in logits.items()
         }
+        pred = scores[self.predict_head] if self.prediction == 'head' \
+            else self._mixed_probabilities(logits, len(data_samples))
         for i, sample in enumerate(data_samples):
-            sample.set_pred_score(scores[self.predict_head][i])
-            sample.set_field(
-                {name: scores[name][i] for name in self.modalities},
-                'head_scores')
+            sample.set_pred_score(pred[i])
+            sample.set_field({name: scores[name][i] for name in scores},
+                             'head_scores')
         return data_samples

@@ -1,0 +1,152 @@
+"""Fit the ``'mix'`` prediction's weights on held-out data after training.
+
+The math is :mod:`mmaction_gblend.blending.prediction_mix`; this hook runs
+the model over a held-out loader once, at the end of the last training
+epoch (before ``CheckpointHook`` saves it, so the last checkpoint carries
+the weights), and sets the recognizer's ``prediction_weights``.
+"""
+import copy
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from mmaction.registry import HOOKS
+from mmengine.dist import all_reduce
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from ...blending.prediction_mix import (best_mixture, mixture_scores,
+                                        simplex_grid)
+from ...models.utils import stack_labels
+from ...utils.model_wrappers import unwrap
+
+KEY = 'custom_hooks[PredictionMixHook]'
+
+
+@HOOKS.register_module()
+class PredictionMixHook(Hook):
+    """Mix the heads' probabilities for the prediction, fitted on held-out
+    data (an extension of G-Blend, which predicts with the fused head).
+
+    At the end of the last training epoch, every candidate mixture
+    ``sum_i a_i * p_i`` of the chosen heads' class probabilities, with
+    ``a`` on a grid of ``step`` over the simplex (the one-hot weightings
+    included), is scored on ``dataloader`` (default: the val split); the
+    one with the best top-1, then the lowest log loss, becomes the model's
+    ``prediction_weights``. The model must be built with
+    ``prediction='mix'``. Counts are summed over processes, so every
+    process picks the same weights. The fit, every head's own top-1 and the
+    mixture's are logged.
+
+    Args:
+        dataloader: ``'val'`` (the val dataloader's config) or a dataloader
+            config. Its samples must not be the test split's.
+        heads: ``'trained'`` (default): the heads with a blend weight > 0
+            at the end of training (a head trained with weight 0 is at
+            chance); ``'all'``; or a list of head names.
+        step: The grid's step (``1 / step`` whole): 0.1 gives 66
+            weightings for 3 heads.
+    """
+    priority = 'NORMAL'  # before CheckpointHook (VERY_LOW) saves the epoch
+
+    def __init__(self,
+                 dataloader: Union[str, dict] = 'val',
+                 heads: Union[str, Sequence[str]] = 'trained',
+                 step: float = 0.1) -> None:
+        if isinstance(dataloader, str) and dataloader != 'val':
+            raise ValueError(f"{KEY}.dataloader must be 'val' or a "
+                             f'dataloader config, got {dataloader!r}')
+        if isinstance(heads, str) and heads not in ('trained', 'all'):
+            raise ValueError(f"{KEY}.heads must be 'trained', 'all' or a "
+                             f'list of head names, got {heads!r}')
+        try:
+            simplex_grid(1, step)
+        except ValueError as error:
+            raise ValueError(f'{KEY}.step: {error}') from None
+        self.dataloader = dataloader
+        self.heads = heads
+        self.step = step
+
+    def before_train(self, runner: Runner) -> None:
+        model = unwrap(runner.model)
+        if getattr(model, 'prediction', None) != 'mix':
+            raise ValueError(
+                f"{KEY} fits the weights of model.prediction='mix'; the "
+                f'model predicts with '
+                f"{getattr(model, 'prediction', 'its own rule')!r}")
+        if not isinstance(self.heads, str):
+            unknown = sorted(set(self.heads) - set(model.head_names))
+            if unknown:
+                raise ValueError(f'{KEY}.heads: no heads {unknown} in '
+                                 f'{model.head_names}')
+        if self.dataloader == 'val' and not runner.cfg.get('val_dataloader'):
+            raise ValueError(f"{KEY}.dataloader='val' needs a "
+                             'val_dataloader; give a dataloader config')
+
+    def _chosen_heads(self, model) -> List[str]:
+        if self.heads == 'all':
+            return list(model.head_names)
+        if self.heads == 'trained':
+            return [h for h, w in model.get_blend_weights().items() if w > 0]
+        return list(self.heads)
+
+    def _build_loader(self, runner: Runner):
+        cfg = copy.deepcopy(runner.cfg.val_dataloader
+                            if self.dataloader == 'val' else self.dataloader)
+        # every sample once across processes
+        cfg['sampler'] = dict(type='DefaultSampler', shuffle=False,
+                              round_up=False)
+        cfg.pop('batch_sampler', None)
+        cfg['persistent_workers'] = False
+        return Runner.build_dataloader(cfg, seed=runner.seed)
+
+    def after_train_epoch(self, runner: Runner) -> None:
+        if runner.epoch + 1 >= runner.max_epochs:
+            self.fit(runner)
+
+    @torch.no_grad()
+    def fit(self, runner: Runner) -> Optional[dict]:
+        """Fit, set and log the prediction weights; return the fit."""
+        model = unwrap(runner.model)
+        heads = self._chosen_heads(model)
+        grid = simplex_grid(len(heads), self.step)
+        correct = torch.zeros(len(grid), dtype=torch.float64)
+        nll = torch.zeros(len(grid), dtype=torch.float64)
+        count = torch.zeros(1, dtype=torch.float64)
+        was_training = model.training
+        model.eval()
+        try:
+            for batch in self._build_loader(runner):
+                data = model.data_preprocessor(batch, False)
+                maps, views = model.extract_feat(data['inputs'])
+                labels = stack_labels(data['data_samples'])
+                n = len(labels)
+                logits = model.head_logits(maps, heads=heads)
+                probs = torch.stack([
+                    F.softmax(logits[h].reshape((n, views, -1)).double(),
+                              dim=2).mean(1) for h in heads
+                ])
+                c, l = mixture_scores(probs, labels.to(probs.device),
+                                      grid.to(probs.device))
+                correct += c.cpu()
+                nll += l.cpu()
+                count += n
+        finally:
+            model.train(was_training)
+        for total in (correct, nll, count):
+            all_reduce(total)
+        best = best_mixture(correct, nll)
+        weights = {h: 0.0 for h in model.head_names}
+        weights.update(zip(heads, grid[best].tolist()))
+        model.set_prediction_weights(weights, key=f'{KEY} (fitted)')
+        one_hot = {h: float(correct[(grid[:, i] == 1).nonzero()[0, 0]] /
+                            count) for i, h in enumerate(heads)}
+        fit = dict(weights=weights, top1=float(correct[best] / count),
+                   head_top1=one_hot, samples=int(count))
+        runner.logger.info(
+            f'PredictionMixHook: prediction weights '
+            + ', '.join(f'{h} {w:.2f}' for h, w in weights.items())
+            + f' fitted on {int(count)} held-out samples: top-1 '
+            f'{fit["top1"]:.4f} (heads alone: '
+            + ', '.join(f'{h} {a:.4f}' for h, a in one_hot.items()) + ')')
+        return fit
