@@ -94,7 +94,37 @@ BASE_STRATEGIES: Dict[str, dict] = {
     # Algorithm 2: one estimate from the initial model over the whole run
     'gblend-offline-shadow': dict(gblend=_gblend(
         mode='offline', estimator='shadow', warmup_epochs=10,
-        super_epochs=5)),
+        super_epochs=5, exclude_heldout=True)),
+    # final models on the whole training set: offline (the shadows train
+    # without V, the main run on everything), online with V returned after
+    # the last estimate, and a replay of an online run's weights
+    'gblend-offline-all': dict(gblend=_gblend(
+        mode='offline', estimator='shadow', warmup_epochs=10,
+        super_epochs=5), train_on_all=True),
+    'gblend-online-shadow-release': dict(gblend=_gblend(
+        mode='online', estimator='shadow', warmup_epochs=10,
+        super_epochs=5, release_heldout=True)),
+    'gblend-online-trajectory-release': dict(gblend=_gblend(
+        mode='online', estimator='trajectory', warmup_epochs=10,
+        super_epochs=5, release_heldout=True)),
+    'gblend-online-shadow-replay': dict(replay_of='gblend-online-shadow'),
+    'gblend-online-trajectory-replay': dict(
+        replay_of='gblend-online-trajectory'),
+}
+# Every multi-modal strategy predicts alike: the heads' probabilities mixed
+# by weights fitted on the val split after training (PredictionMixHook).
+for _spec in BASE_STRATEGIES.values():
+    if _spec.get('modalities', ('rgb', 'audio')) != ('rgb', ) and \
+            _spec.get('modalities') != ('audio', ):
+        _spec.setdefault('prediction', 'mix')
+#: Task variants (``--variant``): the frozen paradox task, and one in which
+#: B is close to chance and has nothing to memorise (its weak cue under
+#: noise redrawn at every load): a head that barely learns also barely
+#: overfits, and G / O^2 may then give it the largest weight.
+VARIANTS: Dict[str, dict] = {
+    'paradox': {},
+    'near-chance': dict(audio_cue=0.5, audio_noise=0.0, fingerprint=0.0,
+                        fingerprint_dim=0, audio_fresh_noise=True),
 }
 #: Baselines that also run on exactly the samples G-Blend trains on.
 PART_BASELINES = ('rgb-only', 'audio-only', 'naive-fusion', 'aux-heads',
@@ -108,18 +138,25 @@ DEFAULT_STRATEGIES = (
     'rgb-only', 'audio-only', 'naive-fusion', 'aux-heads', 'paper-weights',
     *(name + PART_SUFFIX for name in PART_BASELINES),
     'gblend-online-shadow', 'gblend-online-trajectory',
-    'gblend-online-trajectory-check', 'gblend-offline-shadow')
+    'gblend-online-trajectory-check', 'gblend-offline-shadow',
+    'gblend-offline-all', 'gblend-online-shadow-release',
+    'gblend-online-trajectory-release', 'gblend-online-shadow-replay',
+    'gblend-online-trajectory-replay')
 UNIMODAL = ('rgb-only', 'audio-only')
 
 
 def is_gblend(name: str) -> bool:
     """Whether the strategy's weights are set by a GradientBlendingHook."""
-    return 'gblend' in STRATEGIES[name]
+    return 'gblend' in STRATEGIES[name] or 'replay_of' in STRATEGIES[name]
 
 
 def on_gblend_part(name: str) -> bool:
-    """Whether the strategy trains on G-Blend's training part."""
+    """Whether the strategy's final model trains on G-Blend's training
+    part only (V never trained on)."""
     spec = STRATEGIES[name]
+    if 'replay_of' in spec or spec.get('train_on_all') or \
+            spec.get('gblend', {}).get('release_heldout'):
+        return False
     return 'gblend' in spec or bool(spec.get('heldout_split'))
 
 
@@ -145,8 +182,18 @@ def build_config(strategy: str, seed: int, split: str, work_dir: str,
     """The Runner config of one run."""
     from mmaction_gblend.demo.toy_task import paradox_config
     kwargs = copy.deepcopy(STRATEGIES[strategy])
+    kwargs.pop('replay_of', None)
     kwargs.update(copy.deepcopy(task or {}))
     return paradox_config(work_dir, seed=seed, eval_split=split, **kwargs)
+
+
+def replay_config(strategy: str, seed: int, split: str, work_dir: str,
+                  history: str, task: Optional[dict] = None) -> dict:
+    """The config of a replay: the whole training set, the weights of
+    ``history`` (the source run's ``gblend_history.jsonl``) at each epoch."""
+    cfg = build_config(strategy, seed, split, work_dir, task)
+    cfg['custom_hooks'].insert(0, _gblend(mode='replay', replay=history))
+    return cfg
 
 
 def _release_runner(runner) -> None:
@@ -239,7 +286,22 @@ def run_one(strategy: str, seed: int, split: str, work_root: str,
     start = time.perf_counter()
     key = run_key(strategy, seed, split, task)
     work_dir = osp.join(work_root, 'runs', f'{strategy}-s{seed}-{key}')
-    cfg = build_config(strategy, seed, split, work_dir, task)
+    source = STRATEGIES[strategy].get('replay_of')
+    if source is None:
+        cfg = build_config(strategy, seed, split, work_dir, task)
+    else:
+        # the online run whose weights are replayed, trained first
+        source_dir = osp.join(work_dir, 'source')
+        source_cfg = build_config(source, seed, split, source_dir, task)
+        source_cfg['experiment_name'] = f'{strategy}-s{seed}-{key}-source'
+        source_runner = Runner.from_cfg(Config(source_cfg))
+        try:
+            source_runner.train()
+        finally:
+            _release_runner(source_runner)
+        cfg = replay_config(strategy, seed, split, work_dir,
+                            osp.join(source_dir, 'gblend_history.jsonl'),
+                            task)
     cfg['experiment_name'] = f'{strategy}-s{seed}-{split}-{key}'
     runner = Runner.from_cfg(Config(cfg))
     try:
@@ -432,6 +494,7 @@ def summarize(records: Sequence[dict]) -> dict:
 
     references = {
         'naive fusion (whole train set)': 'naive-fusion',
+        'equal auxiliary heads (whole train set)': 'aux-heads',
         'best single modality (whole train set)': best_single(''),
         'naive fusion (G-Blend training part)': 'naive-fusion' +
         PART_SUFFIX,
@@ -589,6 +652,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'each run unless --keep)')
     parser.add_argument('--keep', action='store_true',
                         help='keep every run\'s work dir')
+    parser.add_argument('--variant', choices=list(VARIANTS),
+                        default='paradox',
+                        help='the task: the frozen paradox task, or '
+                        'near-chance (B close to chance, nothing to '
+                        'memorise)')
     parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
                         help='override paradox_config arguments (task '
                         'exploration; the frozen task has none)')
@@ -598,9 +666,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
-    task = _parse_overrides(args.set)
-    out = args.out or osp.join(args.work_dir,
-                               f'results_{args.split}.jsonl')
+    task = dict(VARIANTS[args.variant], **_parse_overrides(args.set))
+    stem = 'results' if args.variant == 'paradox' else \
+        f'results_{args.variant}'
+    out = args.out or osp.join(args.work_dir, f'{stem}_{args.split}.jsonl')
     records, failures = run_all(args.strategies, args.seeds, args.split,
                                 out, args.work_dir, task or None,
                                 args.jobs, args.keep)

@@ -150,14 +150,20 @@ class Strategy:
             ``'gblend-offline'``.
         group: The target set it belongs to (``'core'`` or ``'extra'``).
         modality: The modality of an ``'only'`` strategy.
-        part: Whether it trains on G-Blend's training part (the training
-            set minus the held-out clips).
+        part: Whether its final model trains on G-Blend's training part
+            only (the training set minus the held-out clips).
+        release: An online G-Blend run whose held-out clips join training
+            after the last estimate (``release_heldout``).
+        replay_of: The G-Blend strategy whose recorded weights a replay
+            applies, on the whole training set (the same seed's run).
     """
     name: str
     method: str
     group: str
     modality: Optional[str] = None
     part: bool = False
+    release: bool = False
+    replay_of: Optional[str] = None
 
     @property
     def gblend(self) -> bool:
@@ -251,8 +257,11 @@ class Derivation:
                  epochs: Optional[int] = None,
                  data_root: Optional[str] = None,
                  val_every_epoch: bool = False,
-                 eval_split: str = 'test') -> None:
+                 eval_split: str = 'test',
+                 work_dir: str = 'work_dirs/compare') -> None:
         from mmengine.config import Config
+        #: Where the runs go (a replay reads its source run's history).
+        self.work_dir = osp.abspath(work_dir)
         self.config = osp.abspath(config)
         self.cfg = Config.fromfile(self.config)
         if not 0 < heldout_fraction < 1:
@@ -310,7 +319,7 @@ class Derivation:
                       Strategy('aux-heads', 'aux-heads', 'core')]
         if sorted(mods) == ['audio', 'rgb']:
             baselines.append(Strategy('paper-weights', 'paper-weights',
-                                      'extra'))
+                                      'core'))
         else:
             self.notes.append(
                 'paper-weights left out: the paper\'s weights are for '
@@ -328,19 +337,26 @@ class Derivation:
                      else 'extra', s.modality, part=True)
             for s in baselines
         ]
-        gblend = [Strategy('gblend-online-shadow', 'gblend-online-shadow',
-                           'core', part=True)]
+        estimators = ['shadow']
         if gblend_epochs(self.max_epochs) < self.max_epochs:
-            gblend.append(Strategy('gblend-online-trajectory',
-                                   'gblend-online-trajectory', 'core',
-                                   part=True))
+            estimators.append('trajectory')
         else:
             self.notes.append(
                 'gblend-online-trajectory left out: its warm-up '
                 f'({_epochs(gblend_epochs(self.max_epochs))}) must be '
                 f'shorter than the training ({_epochs(self.max_epochs)})')
-        gblend.append(Strategy('gblend-offline', 'gblend-offline', 'extra',
-                               part=True))
+        gblend = []
+        for estimator in estimators:
+            # the cheap estimator's variants are the core set's
+            group = 'core' if estimator == 'trajectory' else 'extra'
+            online = f'gblend-online-{estimator}'
+            method = f'gblend-online-{estimator}'
+            gblend += [
+                Strategy(online, method, group, part=True),
+                Strategy(online + '-release', method, group, release=True),
+                Strategy(online + '-replay', 'gblend-replay', group,
+                         replay_of=online)]
+        gblend.append(Strategy('gblend-offline', 'gblend-offline', 'core'))
         return OrderedDict((s.name, s) for s in baselines + parts + gblend)
 
     def select(self, sets: Sequence[str] = ('core', )) -> List[str]:
@@ -377,19 +393,31 @@ class Derivation:
         """The GradientBlendingHook of a G-Blend strategy."""
         epochs = gblend_epochs(self.max_epochs)
         if method == 'gblend-offline':
+            # the main run on the whole training set, the shadows on it
+            # minus V: the same V as the online runs'
+            hook = dict(OFFLINE_HOOK, heldout_fraction=self.heldout_fraction,
+                        seed=HELDOUT_SEED)
             # An offline shadow estimate (one, over the whole training)
             # does not use warmup/super_epochs; they are given on a
             # schedule shorter than the hook's default warm-up, which its
             # check would refuse.
             if self.max_epochs >= HOOK_DEFAULT_WARMUP:
-                return dict(OFFLINE_HOOK)
-            return dict(OFFLINE_HOOK, warmup_epochs=epochs,
-                        super_epochs=epochs)
+                return hook
+            return dict(hook, warmup_epochs=epochs, super_epochs=epochs)
         return dict(ONLINE_HOOK, estimator=method.rsplit('-', 1)[1],
                     warmup_epochs=epochs, super_epochs=epochs)
 
-    def overrides(self, name: str) -> 'OrderedDict[str, object]':
-        """The top-level keys a strategy's config sets over the base."""
+    def replay_source(self, name: str, seed: int) -> str:
+        """The history a replay strategy replays: its source strategy's
+        run of the same seed in ``work_dir``."""
+        source = self.strategies[name].replay_of
+        return osp.join(self.work_dir, source, f'seed{seed}',
+                        'gblend_history.jsonl')
+
+    def overrides(self, name: str,
+                  seed: Optional[int] = None) -> 'OrderedDict[str, object]':
+        """The top-level keys a strategy's config sets over the base (a
+        replay's depend on the seed: the run it replays)."""
         s = self.strategies[name]
         model_cfg = self.cfg.model
         heads = list(self.modalities) + [FUSED]
@@ -415,7 +443,7 @@ class Derivation:
                 'opm' in model_cfg)
         if model:
             out['model'] = model
-        if s.part:
+        if s.part or s.release:
             out['train_dataloader'] = dict(dataset=dict(
                 _delete_=True, **self.train_dataset(part=True)))
         elif self.data_root is not None or self.cfg.train_dataloader[
@@ -425,8 +453,18 @@ class Derivation:
         if self.data_root is not None:
             out['val_dataloader'] = dict(dataset=self._root_args('val'))
             out['test_dataloader'] = dict(dataset=self._root_args('test'))
-        if s.gblend:
-            out['custom_hooks'] = self._hooks(self.gblend_hook(s.method))
+        if s.replay_of is not None:
+            if seed is None:
+                raise ValueError(f'{name}: a replay\'s config needs the '
+                                 'seed of the run it replays')
+            out['custom_hooks'] = self._hooks(dict(
+                type=GBLEND_HOOK, mode='replay',
+                replay=self.replay_source(name, seed)))
+        elif s.gblend:
+            hook = self.gblend_hook(s.method)
+            if s.release:
+                hook['release_heldout'] = True
+            out['custom_hooks'] = self._hooks(hook)
         elif s.method in MODULATIONS:
             out['custom_hooks'] = self._hooks(dict(type=MODULATION_HOOK))
         if s.method in ('ogm-ge', 'opm-ogm-ge'):
@@ -455,21 +493,21 @@ class Derivation:
             out['train_cfg'] = train_cfg
         return out
 
-    def config_text(self, name: str) -> str:
+    def config_text(self, name: str, seed: Optional[int] = None) -> str:
         """The override config of a strategy (Python source)."""
         lines = [
             f'# {name}: derived by tools/compare_strategies.py from the '
             'config below.', f'_base_ = [{self.config!r}]'
         ]
-        for key, value in self.overrides(name).items():
+        for key, value in self.overrides(name, seed).items():
             lines.append(f'{key} = {_literal(key, value)}')
         return '\n'.join(lines) + '\n'
 
-    def write(self, name: str, path: str) -> str:
+    def write(self, name: str, path: str, seed: Optional[int] = None) -> str:
         """Write a strategy's override config to ``path``; return it."""
         os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
         with open(path, 'w') as f:
-            f.write(self.config_text(name))
+            f.write(self.config_text(name, seed))
         return path
 
 
@@ -536,7 +574,15 @@ def _of_config(result: dict, text: str) -> bool:
 def run_one(derivation: Derivation, strategy: str, seed: int,
             work_dir: str, reused: Dict[tuple, dict]) -> dict:
     """Train and test one strategy with one seed (or read its result)."""
-    text = derivation.config_text(strategy)
+    text = derivation.config_text(strategy, seed)
+    if derivation.strategies[strategy].replay_of is not None and \
+            not osp.exists(derivation.replay_source(strategy, seed)):
+        raise SystemExit(
+            f'{strategy}, seed {seed}: the run it replays has no history '
+            f'({derivation.replay_source(strategy, seed)}); run '
+            f'{derivation.strategies[strategy].replay_of} with this seed '
+            'in this work dir first (it comes before it in the strategy '
+            'order)')
     if (strategy, seed) in reused:
         earlier = reused[(strategy, seed)]
         if _of_config(earlier, text):
@@ -675,8 +721,16 @@ def summarise(results: Sequence[dict],
     return rows
 
 
+#: The G-Blend strategies whose final model trains on the whole training
+#: set (by their name's ending, so tables of stored runs can tell).
+WHOLE_SET_GBLEND = ('-release', '-replay', 'gblend-offline')
+
+
 def _is_part(name: str) -> bool:
-    return name.endswith(PART_SUFFIX) or name.startswith('gblend')
+    """Whether a strategy's final model trained on G-Blend's part only."""
+    if name.startswith('gblend'):
+        return not name.endswith(WHOLE_SET_GBLEND)
+    return name.endswith(PART_SUFFIX)
 
 
 def _is_gblend(name: str) -> bool:
@@ -867,6 +921,10 @@ DEMO_CONFIGS = {
     'gblend-online-trajectory': 'gblend-online_r3d18-rgb_r18-audio_demo-av',
     'gblend-online-shadow': 'gblend-online-shadow_r3d18-rgb_r18-audio_demo-av',
     'gblend-offline': 'gblend-offline-shadow_r3d18-rgb_r18-audio_demo-av',
+    'gblend-online-trajectory-release':
+    'gblend-online-release_r3d18-rgb_r18-audio_demo-av',
+    'gblend-online-trajectory-replay':
+    'gblend-replay_r3d18-rgb_r18-audio_demo-av',
 }
 
 
@@ -1015,7 +1073,8 @@ def main(argv=None) -> None:
     try:
         derivation = Derivation(args.config, args.heldout_fraction,
                                 args.epochs, args.data_root,
-                                args.val_every_epoch, args.eval_split)
+                                args.val_every_epoch, args.eval_split,
+                                args.work_dir)
     except ValueError as err:
         raise SystemExit(str(err)) from None
     for note in derivation.notes:

@@ -11,4 +11,7 @@ _base_ = [
 model = dict(score_source='heads')
 optim_wrapper = dict(_base_.ogm_ge_optim_wrapper, end_epoch=5)
 # A config's custom_hooks replaces its base's list: keep G-Blend's hook.
-custom_hooks = [{{_base_.gblend_hook}}, dict(type='OnTheFlyModulationHook')]
+custom_hooks = [
+    _base_.gblend_hook,
+    dict(type='OnTheFlyModulationHook'), _base_.prediction_mix_hook
+]

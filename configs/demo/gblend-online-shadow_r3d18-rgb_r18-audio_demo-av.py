@@ -9,4 +9,6 @@
 # super-epoch.
 _base_ = ['./gblend-online_r3d18-rgb_r18-audio_demo-av.py']
 
-custom_hooks = [dict(_base_.gblend_hook, estimator='shadow')]
+custom_hooks = [
+    dict(_base_.gblend_hook, estimator='shadow'), _base_.prediction_mix_hook
+]

@@ -25,4 +25,4 @@ gblend_hook = dict(
     weights='uniform',
     smoothing=0.5,
     min_weight=0.02)
-custom_hooks = [gblend_hook]
+custom_hooks = [gblend_hook, _base_.prediction_mix_hook]

@@ -16,4 +16,6 @@ _base_ = [
 ]
 
 optim_wrapper = dict(_base_.ogm_ge_optim_wrapper, end_epoch=5)
-custom_hooks = [dict(type='OnTheFlyModulationHook')]
+custom_hooks = [
+    dict(type='OnTheFlyModulationHook'), _base_.prediction_mix_hook
+]

@@ -9,4 +9,6 @@ _base_ = ['./naive-fusion_r3d18-rgb_r18-audio_demo-av.py']
 
 model = dict(
     opm=dict(q_base=0.5, lam=0.5, p_exe=0.7, start_epoch=2, end_epoch=None))
-custom_hooks = [dict(type='OnTheFlyModulationHook')]
+custom_hooks = [
+    dict(type='OnTheFlyModulationHook'), _base_.prediction_mix_hook
+]

@@ -243,7 +243,7 @@ PARADOX_TASK: Dict[str, Any] = dict(
     num_classes=10, task_seed=0,
     rgb_dim=64, rgb_cue=3.0, rgb_presence=0.8, rgb_noise=1.0,
     audio_dim=16, audio_cue=2.0, audio_noise=1.0,
-    fingerprint_dim=2048, fingerprint=0.1)
+    fingerprint_dim=2048, fingerprint=0.1, audio_fresh_noise=False)
 
 
 def paradox_task(**overrides: Any) -> Dict[str, Any]:
@@ -480,14 +480,17 @@ def paradox_bayes_accuracy(num_samples: int = 20000,
     present = rng.random(num_samples) < t.rgb_presence
     a = (t.rgb_cue * present[:, None]) * mu['imgs'][labels] + \
         t.rgb_noise * rng.standard_normal((num_samples, t.rgb_dim))
+    # B's noise: its fixed part, and A's redrawn noise with audio_fresh_noise
+    b_noise = math.hypot(t.audio_noise,
+                         t.rgb_noise if t.audio_fresh_noise else 0.0)
     b = t.audio_cue * mu['audios'][labels] + \
-        t.audio_noise * rng.standard_normal((num_samples, t.audio_dim))
+        b_noise * rng.standard_normal((num_samples, t.audio_dim))
     with_cue = _log_gauss(a, t.rgb_cue * mu['imgs'], t.rgb_noise)
     without = _log_gauss(a, np.zeros((1, t.rgb_dim)), t.rgb_noise)
     log_a = np.logaddexp(with_cue + math.log(t.rgb_presence),
                          without + math.log1p(-t.rgb_presence)) \
         if t.rgb_presence < 1 else with_cue
-    log_b = _log_gauss(b, t.audio_cue * mu['audios'], t.audio_noise)
+    log_b = _log_gauss(b, t.audio_cue * mu['audios'], b_noise)
     return dict(
         rgb=float((log_a.argmax(1) == labels).mean()),
         audio=float((log_b.argmax(1) == labels).mean()),
@@ -500,6 +503,7 @@ def paradox_config(work_dir: str,
                    blend_weights: Optional[Dict[str, float]] = None,
                    gblend: Optional[dict] = None,
                    heldout_split: bool = False,
+                   train_on_all: bool = False,
                    heldout_fraction: float = 0.1,
                    prediction: str = 'head',
                    eval_split: str = 'val',
@@ -537,6 +541,10 @@ def paradox_config(work_dir: str,
         heldout_split: Wrap the train set in ``HeldOutSplitDataset(
             part='train')`` even without ``gblend``: a baseline trained on
             exactly the samples G-Blend trains on.
+        train_on_all: With ``gblend``, train on the whole training set
+            (no ``HeldOutSplitDataset`` around it): the hook then splits it
+            itself, with the same fraction and seed (offline G-Blend on all
+            the data, a replay).
         heldout_fraction: The held-out fraction of that split (per class).
         prediction: The multi-modal model's prediction: ``'head'`` (the
             fused head) or ``'mix'`` (the heads' probabilities mixed by
@@ -571,12 +579,17 @@ def paradox_config(work_dir: str,
             - ``fingerprint_dim``: Size of B's fingerprint block
               (``audios`` has ``audio_dim + fingerprint_dim`` values).
             - ``fingerprint``: Scale of B's fixed per-sample fingerprint.
+            - ``audio_fresh_noise``: Add noise of A's std to B as well,
+              redrawn at every training load (B then has nothing to
+              memorise beyond its fixed part).
 
     Raises:
         TypeError: If a keyword is not one of the task's.
     """
     task = paradox_task(**task)
     rgb_noise = task.pop('rgb_noise')
+    noisy = ('imgs', 'audios') if task.pop('audio_fresh_noise') else \
+        ('imgs', )
     modalities = sorted(modalities)
     if not modalities or set(modalities) - set(PARADOX_INPUT_KEYS):
         raise ValueError(f'paradox_config: modalities must be some of '
@@ -588,17 +601,19 @@ def paradox_config(work_dir: str,
     pack = dict(type='PackActionInputs', collect_keys=keys,
                 meta_keys=('sample_idx', ))
     train_pipeline = [
-        dict(type='ToyFeatureNoise', keys=('imgs', ), std=rgb_noise,
+        dict(type='ToyFeatureNoise', keys=noisy, std=rgb_noise,
              resample=True), pack
     ]
     eval_pipeline = [
-        dict(type='ToyFeatureNoise', keys=('imgs', ), std=rgb_noise,
+        dict(type='ToyFeatureNoise', keys=noisy, std=rgb_noise,
              resample=False), pack
     ]
     train = dict(type='ToyParadoxDataset', split='train',
                  num_samples=num_train, sample_seed=seed,
                  pipeline=train_pipeline, **task)
-    if gblend is not None or heldout_split:
+    if gblend is not None and train_on_all:
+        gblend = dict(gblend, heldout_fraction=heldout_fraction, seed=seed)
+    elif gblend is not None or heldout_split:
         train = dict(type='HeldOutSplitDataset', part='train',
                      fraction=heldout_fraction, seed=seed, dataset=train)
 

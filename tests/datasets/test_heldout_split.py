@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 
 from mmaction_gblend.datasets.errors import BadSampleError
 from mmaction_gblend.datasets.heldout_split import (HeldOutSplitDataset,
+                                                    heldout_split_config,
                                                     label_from_data_info,
                                                     stratified_heldout_split)
 from helpers import capture_log, write_test_clip
@@ -618,3 +619,34 @@ def test_a_training_subset_for_the_shadow_estimator():
         part('train', subset=0.0)
     with pytest.raises(ValueError, match="part='all'"):
         part('all', subset=0.5)
+
+
+def test_a_split_of_part_all_trains_only_without_exclude_heldout():
+    inner = dict(type='ToyMultiModalDataset', num_samples=40)
+    split = dict(type='HeldOutSplitDataset', part='all', fraction=0.2,
+                 seed=3, dataset=inner)
+    # the main run trains on V too: allowed, kept as it is (its own
+    # fraction and seed, not the hook's)
+    assert heldout_split_config(split, 0.5, 9, False) == split
+    assert heldout_split_config(dict(split, type=HeldOutSplitDataset), 0.5,
+                                9, False)['part'] == 'all'
+    # V must stay out of training: refused, naming the part
+    with pytest.raises(ValueError, match="part='all'; training needs "
+                       r"part='train'$"):
+        heldout_split_config(split, 0.5, 9, exclude_heldout=True)
+    with pytest.raises(ValueError, match="part='all'"):
+        heldout_split_config(split, 0.5, 9)  # True is the default
+    # V or T' is never trained on
+    for part in ('heldout', 'probe'):
+        with pytest.raises(ValueError, match=f"part='{part}'; training needs "
+                           "part='train' or part='all'"):
+            heldout_split_config(dict(split, part=part), 0.5, 9,
+                                 exclude_heldout=False)
+    # part='train' in both cases; an unwrapped dataset becomes part='all'
+    strict = dict(split, part='train')
+    assert heldout_split_config(strict, 0.5, 9, True) == strict
+    assert heldout_split_config(strict, 0.5, 9, False) == strict
+    assert heldout_split_config(inner, 0.5, 9, False) == dict(
+        type='HeldOutSplitDataset', dataset=inner, part='all', fraction=0.5,
+        seed=9)
+    assert split['part'] == 'all'  # the config is not changed

@@ -893,7 +893,9 @@ class GradientBlendingHook(Hook):
     def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         checkpoint['gblend'] = dict(
             history=copy.deepcopy(self.history),
-            reference=copy.deepcopy(self.reference))
+            reference=copy.deepcopy(self.reference),
+            # made before epoch 0, written with the first estimate
+            initial_check=copy.deepcopy(self.initial_check))
 
     def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         state = checkpoint.get('gblend')
@@ -901,3 +903,4 @@ class GradientBlendingHook(Hook):
             return
         self.history = list(state.get('history', []))
         self.reference = state.get('reference')
+        self.initial_check = state.get('initial_check')

@@ -59,6 +59,16 @@ class PredictionMixHook(Hook):
         if isinstance(heads, str) and heads not in ('trained', 'all'):
             raise ValueError(f"{KEY}.heads must be 'trained', 'all' or a "
                              f'list of head names, got {heads!r}')
+        if not isinstance(heads, str):
+            # checked now: the fit would fail, or mix a head with itself,
+            # only after the last epoch
+            heads = list(heads)
+            if not heads:
+                raise ValueError(f"{KEY}.heads must be 'trained', 'all' or "
+                                 'a list of head names, got []')
+            twice = [h for i, h in enumerate(heads) if h in heads[:i]]
+            if twice:
+                raise ValueError(f'{KEY}.heads names {twice[0]!r} twice')
         try:
             simplex_grid(1, step)
         except ValueError as error:
@@ -109,6 +119,13 @@ class PredictionMixHook(Hook):
         """Fit, set and log the prediction weights; return the fit."""
         model = unwrap(runner.model)
         heads = self._chosen_heads(model)
+        if len(heads) == 1:
+            # nothing to mix (a uni-modal model, naive fusion)
+            weights = {h: float(h == heads[0]) for h in model.head_names}
+            model.set_prediction_weights(weights, key=f'{KEY} (fitted)')
+            runner.logger.info(f'PredictionMixHook: one trained head, '
+                               f'{heads[0]}: it is the prediction')
+            return dict(weights=weights)
         grid = simplex_grid(len(heads), self.step)
         correct = torch.zeros(len(grid), dtype=torch.float64)
         nll = torch.zeros(len(grid), dtype=torch.float64)
