@@ -19,16 +19,31 @@ The strategies:
   (``fusion=None``, ``blend_weights=None``);
 * ``naive-fusion`` (blend weights: the fused head alone), ``aux-heads``
   (every head the same weight);
-* ``gblend-online-shadow``, ``gblend-online-trajectory``: online Gradient
-  Blending (``GradientBlendingHook``) with the shadow / trajectory
-  estimator and the demo's options (``weights='uniform'``,
-  ``smoothing=0.5``, ``min_weight=0.02``); warm-up and super-epochs of a
-  third of the schedule, at least 1 epoch each (``max_epochs // 3``: the
-  demo's 4 and 4 of 12 epochs; with ``--epochs`` a third of that). The
-  trajectory estimator needs a warm-up shorter than the training, so it is
-  left out of a 1-epoch schedule;
+* ``gblend-online-E`` for each online estimator ``E`` (``shadow``,
+  ``trajectory``): online Gradient Blending (``GradientBlendingHook``)
+  with the demo's options (``weights='uniform'``, ``smoothing=0.5``,
+  ``min_weight=0.02``) on G-Blend's training part (below); warm-up and
+  super-epochs of a third of the schedule, at least 1 epoch each
+  (``max_epochs // 3``: the demo's 4 and 4 of 12 epochs; with ``--epochs``
+  a third of that). The trajectory estimator needs a warm-up shorter than
+  the training, so its three strategies are left out of a 1-epoch
+  schedule;
+* ``gblend-online-E-release``: the same online run, whose held-out part V
+  joins training after the last estimate (the hook's
+  ``release_heldout=True``; the training set is still wrapped as G-Blend's
+  part): its final model trains on the whole training set;
+* ``gblend-online-E-replay``: a run on the whole training set (no
+  held-out part, no estimate) that replays the weights recorded by the
+  ``gblend-online-E`` run of the same seed
+  (``GradientBlendingHook(mode='replay',
+  replay=<work-dir>/gblend-online-E/seed<N>/gblend_history.jsonl)``): that
+  run must have run in the same ``--work-dir`` first (it comes before in
+  the order; a replay without it stops with a message);
 * ``gblend-offline``: offline G-Blend, shadow estimator over the whole
-  training (the demo's ``shadow_fraction=1.0``, ``min_weight=0.05``);
+  training (the demo's ``shadow_fraction=1.0``, ``min_weight=0.05``); the
+  shadow copies train without V, the main run on the whole training set
+  (the hook holds out V itself, with ``heldout_fraction=F`` and the split's
+  seed: the same V as the online runs');
 * ``ogm-ge``, ``opm``: the demo's OGM-GE and OPM settings (OGM-GE with
   the paper's ``k`` on the convolution kernels, modulating the first half
   of the schedule, ``ogm_end_epoch``; OPM after a warm-up of a sixth of it,
@@ -37,19 +52,28 @@ The strategies:
 * ``paper-weights``: the paper's Kinetics weights, fixed; only for
   modalities ``rgb`` and ``audio``.
 
-Wherever a G-Blend hook is used, the training set is wrapped in
+Every strategy keeps the base config's prediction rule and custom hooks
+(listed before a strategy's own hook): on the demo, ``model.prediction=
+'mix'`` with a ``PredictionMixHook``, the trained heads' probabilities
+mixed by weights fitted on the val split after training, for every
+multi-head strategy alike.
+
+Online G-Blend trains on the training set wrapped in
 ``HeldOutSplitDataset(part='train', fraction=F, seed=0)`` (``F`` from
-``--heldout-fraction``, the demo's 0.4 by default): G-Blend trains on the
-training set minus a held-out part. For a like-for-like comparison, every
-baseline also runs as ``<name>@gblend-part``, trained on exactly those
-clips (the same wrapper, fraction and seed).
+``--heldout-fraction``, the demo's 0.4 by default): the training set minus
+a held-out part V. For a like-for-like comparison, every baseline also
+runs as ``<name>@gblend-part``, trained on exactly those clips (the same
+wrapper, fraction and seed). The ``-release`` and ``-replay`` variants and
+``gblend-offline`` train their final model on the whole training set (V
+included), as the baselines without the suffix do.
 
 ``--set core`` (default): the single modalities, ``naive-fusion``,
-``aux-heads``, both online G-Blend estimators and the ``@gblend-part`` runs
-of the single modalities and naive fusion. ``--set extra``:
-``gblend-offline``, ``ogm-ge``, ``opm``, ``opm-ogm-ge``,
-``paper-weights`` and the ``@gblend-part`` runs of these baselines and of
-``aux-heads``.
+``aux-heads``, ``paper-weights``, the ``@gblend-part`` runs of the single
+modalities and naive fusion, ``gblend-online-trajectory`` with its
+``-release`` and ``-replay`` variants, and ``gblend-offline``. ``--set
+extra``: ``ogm-ge``, ``opm``, ``opm-ogm-ge``, the ``@gblend-part`` runs of
+these, of ``aux-heads`` and of ``paper-weights``, and
+``gblend-online-shadow`` with its ``-release`` and ``-replay`` variants.
 ``--strategies`` names the strategies instead.
 
 Each run is a fresh process of ``tools/train.py`` with ``--seed`` and
@@ -146,7 +170,8 @@ class Strategy:
         method: What it changes: ``'only'``, ``'naive-fusion'``,
             ``'aux-heads'``, ``'paper-weights'``, ``'ogm-ge'``, ``'opm'``,
             ``'opm-ogm-ge'`` (both in one training),
-            ``'gblend-online-shadow'``, ``'gblend-online-trajectory'`` or
+            ``'gblend-online-shadow'``, ``'gblend-online-trajectory'``
+            (their ``-release`` variants too), ``'gblend-replay'`` or
             ``'gblend-offline'``.
         group: The target set it belongs to (``'core'`` or ``'extra'``).
         modality: The modality of an ``'only'`` strategy.
@@ -861,6 +886,17 @@ def _shown(path: str) -> str:
     return path if rel.startswith('..') else rel
 
 
+def prediction_rule(model: dict) -> str:
+    """What a strategy's prediction is, by the base config's model (every
+    strategy keeps its ``prediction``)."""
+    if model.get('prediction', 'head') == 'mix':
+        return ("the trained heads' probabilities mixed by weights fitted "
+                "on the val split after training (the base config's "
+                "prediction='mix'; a single modality: its head)")
+    head = model.get('predict_head') or FUSED
+    return f'the {head} head (the modality\'s for a single modality)'
+
+
 def report(results: Sequence[dict], derivation: Derivation,
            wall: Optional[float] = None) -> str:
     """comparison.md: the setting, the strategies' table, the paired
@@ -878,9 +914,7 @@ def report(results: Sequence[dict], derivation: Derivation,
         f'(split seed {HELDOUT_SEED}). `{PART_SUFFIX}`: trained on the '
         'clips G-Blend trains on (the training set minus its held-out '
         f'part). Top-1 on the {d.eval_split} split, %, mean ± std over '
-        'seeds; the '
-        'prediction is the fused head (the modality\'s for a single '
-        'modality).', ''
+        f'seeds; the prediction: {prediction_rule(d.cfg.model)}.', ''
     ]
     if d.notes:
         lines += [f'Note: {n}.' for n in d.notes] + ['']
@@ -1102,9 +1136,11 @@ def main(argv=None) -> None:
             print(f'  top-1 {100 * acc:.1f}' +
                   (f' in {wall / 60:.1f} min' if wall is not None else ''),
                   flush=True)
-    os.makedirs(args.work_dir, exist_ok=True)
-    with open(osp.join(args.work_dir, 'comparison.json'), 'w') as f:
-        json.dump(results, f, indent=1)
+            # after every run: an interrupted comparison's finished runs
+            # can be committed and passed to --reuse
+            os.makedirs(args.work_dir, exist_ok=True)
+            with open(osp.join(args.work_dir, 'comparison.json'), 'w') as f:
+                json.dump(results, f, indent=1)
     rows = summarise(results, list(derivation.strategies),
                      derivation.modalities)
     bar_chart(rows, osp.join(args.work_dir, 'comparison.png'),

@@ -18,8 +18,8 @@ def test_the_grid_of_three_heads_at_a_tenth():
     # compositions of 10 tenths into 3 parts: C(12, 2)
     assert grid.shape == (66, 3) and grid.dtype == torch.float64
     assert torch.all(grid >= 0)
-    torch.testing.assert_close(grid.sum(1), torch.ones(66, dtype=torch.float64),
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        grid.sum(1), torch.ones(66, dtype=torch.float64), rtol=0, atol=1e-12)
     rows = {tuple(round(v, 9) for v in row) for row in grid.tolist()}
     assert len(rows) == 66  # no row twice
     for one_hot in ((1, 0, 0), (0, 1, 0), (0, 0, 1)):

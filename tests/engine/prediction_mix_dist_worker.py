@@ -4,7 +4,8 @@ Trains the small paradox task with ``prediction='mix'`` for a few epochs;
 ``PredictionMixHook`` fits the weights at the end, each rank on its shard
 of the val split. Then fits again (a collective call on every rank, for its
 counts) and writes ``<out>/rank<r>.json``: the model's prediction weights
-after training, the second fit and a checksum of the parameters.
+after training, the second fit, the size of the rank's val shard and a
+checksum of the parameters.
 """
 import json
 import os
@@ -34,13 +35,14 @@ def main(out: str) -> None:
     runner.train()
     model = runner.model.module
     weights = model.get_prediction_weights()
-    fit = PredictionMixHook().fit(runner)
+    hook = PredictionMixHook()
+    fit = hook.fit(runner)
+    shard = len(hook._build_loader(runner).sampler)
     checksum = sum(p.double().sum().item() * (i + 1)
                    for i, p in enumerate(model.parameters()))
     with open(os.path.join(out, f'rank{runner.rank}.json'), 'w') as f:
         json.dump(dict(world_size=runner.world_size, weights=weights,
-                       fit=fit, checksum=checksum,
-                       val_shard=len(runner.val_dataloader.dataset)), f)
+                       fit=fit, checksum=checksum, val_shard=shard), f)
     end_process_group()
 
 

@@ -43,7 +43,8 @@ def log_text(runner):
     ('trajectory', dict(fused_head=LARGE), ['fused']),
     ('shadow', dict(head=head()), []),
     ('shadow', dict(head=head(**LARGE), fused_head=SMALL), ['audio', 'rgb']),
-])
+], ids=['trajectory-small', 'trajectory-fused-large', 'shadow-small',
+        'shadow-modality-heads-large'])
 def test_heads_far_from_log_c_are_named_once(tmp_path, estimator, model,
                                              far):
     cfg = toy.toy_config(str(tmp_path), max_epochs=3, num_samples=96,

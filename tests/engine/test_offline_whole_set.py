@@ -181,7 +181,9 @@ def test_the_split_is_the_same_with_and_without_the_wrapper(tmp_path):
      'wrap train_dataloader.dataset in'),
     ('offline', 'shadow', 'all', True,
      "part='all'; training needs part='train'$"),
-])
+], ids=['online-trajectory', 'online-shadow', 'offline-trajectory',
+        'online-trajectory-all', 'offline-shadow-strict',
+        'offline-shadow-strict-all'])
 def test_other_estimates_still_need_v_out_of_training(
         tmp_path, mode, estimator, train, exclude_heldout, match):
     hook = dict(SHADOW, mode=mode, estimator=estimator)

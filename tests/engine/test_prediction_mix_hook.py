@@ -14,15 +14,18 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from mmaction.registry import HOOKS
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.hooks import Hook
-from mmengine.runner import Runner
+from mmengine.runner import Runner, load_checkpoint
 
 import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine.hooks.prediction_mix_hook import (
     KEY, PredictionMixHook)
 from mmaction_gblend.utils.model_wrappers import unwrap
+from helpers import load_script, rank_results, run_dist_worker
+
+HERE = osp.dirname(osp.abspath(__file__))
 
 EPOCHS = 6
 NUM_EVAL = 60
@@ -210,7 +213,8 @@ K = re.escape(KEY)
     (dict(dataloader='test'),
      rf"{K}\.dataloader must be 'val' or a dataloader config"),
     (dict(val=None), rf"{K}\.dataloader='val' needs a val_dataloader"),
-])
+], ids=['no-mix', 'unknown-head', 'bad-heads', 'no-heads', 'head-twice',
+        'bad-step', 'bad-dataloader', 'no-val-dataloader'])
 def test_config_errors_name_the_key(tmp_path, change, match):
     hook = dict(type='PredictionMixHook')
     hook.update({k: v for k, v in change.items()
@@ -223,3 +227,29 @@ def test_config_errors_name_the_key(tmp_path, change, match):
             cfg[key] = None
     with pytest.raises(ValueError, match=match):
         Runner.from_cfg(Config(cfg)).train()
+
+
+@pytest.mark.slow  # torchrun
+def test_every_process_fits_the_same_weights(tmp_path):
+    worker = osp.join(HERE, 'prediction_mix_dist_worker.py')
+    ranks = rank_results(run_dist_worker(worker, tmp_path))
+    assert ranks[0]['world_size'] == 2
+    # the trained models are the same; each rank saw its half of the 61
+    # val samples, and the counts were summed
+    assert ranks[0]['checksum'] == ranks[1]['checksum']
+    assert [r['val_shard'] for r in ranks] == [31, 30]
+    assert ranks[0]['weights'] == ranks[1]['weights']
+    assert ranks[0]['fit'] == ranks[1]['fit']
+    assert ranks[0]['fit']['samples'] == 61
+    assert ranks[0]['fit']['weights'] == pytest.approx(ranks[0]['weights'])
+    # what one process fits on the whole val split with the trained model
+    run = load_script(worker).RUN
+    cfg = toy.paradox_config(str(tmp_path), **run)
+    model = MODELS.build(cfg['model'])
+    load_checkpoint(model, str(tmp_path / f'epoch_{run["max_epochs"]}.pth'),
+                    map_location='cpu')
+    probs, labels = val_probabilities(model, cfg)
+    heads = ['audio', 'rgb', 'fused']
+    expected, correct = best_by_hand(heads, probs, labels)
+    assert_weights(ranks[0]['weights'], expected, heads)
+    assert ranks[0]['fit']['top1'] == pytest.approx(correct / 61)

@@ -1,10 +1,13 @@
 """tools/compare_strategies.py: the strategies derived from a base config
 (the demo's: the same configs as configs/demo; a user's own, with other
 modalities, classes and clips), the fairness of the ``@gblend-part``
-baselines, real runs (the demo, and the user's config through G-Blend),
-resumption, and the statistics of the report on given results."""
+baselines and of G-Blend's whole-set variants (offline, release, replay:
+the same held-out part V), real runs (the demo, the user's config through
+G-Blend, an online run and its replay), resumption, and the statistics of
+the report on given results."""
 import json
 import math
+import os
 import os.path as osp
 import statistics
 
@@ -107,17 +110,67 @@ def my_fusion(tmp_path_factory):
     return str(config), str(root / 'data')
 
 
-def derived(derivation, name, tmp_path):
+@pytest.fixture(scope='module')
+def my_mix_fusion(my_fusion, tmp_path_factory):
+    """``my_fusion`` predicting as the demo's base config does: the heads'
+    probabilities mixed by weights fitted on val (``prediction='mix'``,
+    ``PredictionMixHook``)."""
+    config, _ = my_fusion
+    path = tmp_path_factory.mktemp('my_mix_fusion') / 'my_mix_fusion.py'
+    path.write_text(f'_base_ = [{config!r}]\n'
+                    "model = dict(prediction='mix')\n"
+                    "custom_hooks = [dict(type='PredictionMixHook')]\n")
+    return str(path)
+
+
+def derived(derivation, name, tmp_path, seed=None):
     return Config.fromfile(
-        derivation.write(name, str(tmp_path / f'{name}.py')))
+        derivation.write(name, str(tmp_path / f'{name}.py'), seed))
+
+
+def hooks_by_type(cfg):
+    """``{type: hook}`` of a config's custom hooks. The derived configs list
+    the base's hooks (PredictionMixHook) first, the demo's configs their
+    own hook first: both have priority NORMAL, and their order changes
+    nothing (PredictionMixHook fits after the last epoch, when G-Blend
+    plans no estimate; OnTheFlyModulationHook has a priority of its
+    own)."""
+    hooks = {h['type']: h for h in cfg.get('custom_hooks', [])}
+    assert len(hooks) == len(cfg.get('custom_hooks', []))
+    return hooks
 
 
 def without_variables(cfg):
+    """A config as a dict without its helper variables, its custom hooks by
+    type (:func:`hooks_by_type`)."""
+    hooks = hooks_by_type(cfg)
     cfg = cfg.to_dict()
     for key in ('rgb_branch', 'audio_branch', 'gblend_hook',
-                'train_dataset', 'ogm_ge_optim_wrapper'):
+                'train_dataset', 'ogm_ge_optim_wrapper',
+                'prediction_mix_hook'):
         cfg.pop(key, None)
+    cfg['custom_hooks'] = hooks
     return cfg
+
+
+def split_part(split, part):
+    """The ``part`` (``'heldout'``: V, ``'probe'``, ``'train'``) of a
+    ``HeldOutSplitDataset`` config, built."""
+    from mmaction.registry import DATASETS
+
+    from mmaction_gblend.datasets.heldout_split import measurement_config
+    return DATASETS.build(measurement_config(split, part))
+
+
+def hook_split(cfg):
+    """The split a GradientBlendingHook makes of ``cfg``'s unwrapped
+    training dataset, from its ``heldout_fraction`` and ``seed`` (as the
+    hook does before training)."""
+    from mmaction_gblend.datasets.heldout_split import heldout_split_config
+    hook = hooks_by_type(cfg)['GradientBlendingHook']
+    return heldout_split_config(
+        cfg.train_dataloader.dataset.to_dict(), hook['heldout_fraction'],
+        hook['seed'], exclude_heldout=False)
 
 
 # derivation -----------------------------------------------------------------
@@ -149,25 +202,44 @@ def test_eval_split_val_tests_on_the_val_split(compare, tmp_path):
 
 @pytest.mark.slow
 def test_the_demo_strategies_are_the_demo_configs(compare, tmp_path):
-    d = compare.Derivation(val_every_epoch=True)
+    d = compare.Derivation(val_every_epoch=True,
+                           work_dir=str(tmp_path / 'work'))
     assert d.modalities == ['rgb', 'audio'] and d.notes == []
     assert d.select(['core']) == [
         'rgb-only', 'audio-only', 'naive-fusion', 'aux-heads',
-        'rgb-only@gblend-part', 'audio-only@gblend-part',
-        'naive-fusion@gblend-part', 'gblend-online-shadow',
-        'gblend-online-trajectory'
+        'paper-weights', 'rgb-only@gblend-part', 'audio-only@gblend-part',
+        'naive-fusion@gblend-part', 'gblend-online-trajectory',
+        'gblend-online-trajectory-release',
+        'gblend-online-trajectory-replay', 'gblend-offline'
     ]
     assert d.select(['extra']) == [
-        'paper-weights', 'ogm-ge', 'opm', 'opm-ogm-ge',
-        'aux-heads@gblend-part', 'paper-weights@gblend-part',
-        'ogm-ge@gblend-part', 'opm@gblend-part', 'opm-ogm-ge@gblend-part',
-        'gblend-offline'
+        'ogm-ge', 'opm', 'opm-ogm-ge', 'aux-heads@gblend-part',
+        'paper-weights@gblend-part', 'ogm-ge@gblend-part',
+        'opm@gblend-part', 'opm-ogm-ge@gblend-part', 'gblend-online-shadow',
+        'gblend-online-shadow-release', 'gblend-online-shadow-replay'
     ]
     demo = compare.DEMO_CONFIGS
     for name, config in demo.items():
-        assert without_variables(derived(d, name, tmp_path)) == \
-            without_variables(Config.fromfile(osp.join(DEMO, config + '.py'))
-                              ), name
+        got = without_variables(derived(d, name, tmp_path, seed=0))
+        want = without_variables(
+            Config.fromfile(osp.join(DEMO, config + '.py')))
+        if name == 'gblend-online-trajectory-replay':
+            # the demo's replays `make demo`'s online run; the derived one
+            # the online run of the same seed in its work dir
+            hook = got['custom_hooks']['GradientBlendingHook']
+            assert hook['replay'] == osp.join(
+                str(tmp_path / 'work'), 'gblend-online-trajectory',
+                'seed0', 'gblend_history.jsonl')
+            hook['replay'] = want['custom_hooks']['GradientBlendingHook'][
+                'replay']
+        assert got == want, name
+        # the base's prediction, and its hook, in every strategy
+        assert got['model']['prediction'] == 'mix', name
+        assert 'PredictionMixHook' in got['custom_hooks'], name
+    # a derived config lists the base's hooks first
+    hooks = derived(d, 'gblend-offline', tmp_path).custom_hooks
+    assert [h['type'] for h in hooks] == ['PredictionMixHook',
+                                          'GradientBlendingHook']
     # a baseline on G-Blend's part: the baseline, on G-Blend's dataset
     part = without_variables(derived(d, 'aux-heads@gblend-part', tmp_path))
     gblend = Config.fromfile(
@@ -191,7 +263,9 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
         'sound-only@gblend-part', 'naive-fusion@gblend-part',
         'aux-heads@gblend-part', 'ogm-ge@gblend-part', 'opm@gblend-part',
         'opm-ogm-ge@gblend-part', 'gblend-online-shadow',
-        'gblend-online-trajectory', 'gblend-offline'
+        'gblend-online-shadow-release', 'gblend-online-shadow-replay',
+        'gblend-online-trajectory', 'gblend-online-trajectory-release',
+        'gblend-online-trajectory-replay', 'gblend-offline'
     ]
     assert 'paper-weights left out' in d.notes[0]
     base = Config.fromfile(config)
@@ -223,8 +297,15 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
             ('train', 0.2, 0)
         assert dataset.dataset == base.train_dataloader.dataset
         assert cfg.model == base.model
-    offline, = derived(d, 'gblend-offline', tmp_path).custom_hooks
-    assert (offline.mode, offline.estimator) == ('offline', 'shadow')
+    # offline: the main run on the whole training set; the hook holds out
+    # the online runs' fraction with the split's seed
+    offline = derived(d, 'gblend-offline', tmp_path)
+    assert offline.custom_hooks == [dict(
+        type='GradientBlendingHook', mode='offline', estimator='shadow',
+        shadow_fraction=1.0, min_weight=0.05, heldout_fraction=0.2, seed=0,
+        warmup_epochs=2, super_epochs=2)]
+    assert offline.train_dataloader == base.train_dataloader
+    assert offline.model == base.model
     ogm = derived(d, 'ogm-ge', tmp_path)
     assert ogm.optim_wrapper.type == 'OGMGEOptimWrapper'
     # the first half of the 6 epochs, both ends included: epochs 0-2
@@ -239,7 +320,10 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
     # a short schedule: no scheduler, G-Blend scaled (the trajectory
     # estimator needs a warm-up shorter than the training: left out)
     short = compare.Derivation(config, epochs=1)
-    assert 'gblend-online-trajectory' not in short.strategies
+    assert [n for n in short.strategies if n.startswith('gblend')] == [
+        'gblend-online-shadow', 'gblend-online-shadow-release',
+        'gblend-online-shadow-replay', 'gblend-offline'
+    ]
     assert any('gblend-online-trajectory left out' in n for n in short.notes)
     cfg = derived(short, 'gblend-offline', tmp_path)
     assert cfg.train_cfg.max_epochs == 1 and cfg.param_scheduler == []
@@ -290,11 +374,11 @@ def test_three_modalities_and_configs_it_refuses(compare, my_fusion,
 def test_gblend_part_baselines_train_on_the_clips_gblend_trains_on(
         compare, my_fusion, tmp_path):
     config, _ = my_fusion
-    d = compare.Derivation(config)
+    d = compare.Derivation(config, work_dir=str(tmp_path / 'work'))
 
     def clips(name):
         dataset = compare.build_train_dataset(
-            d.write(name, str(tmp_path / f'{name}.py')))
+            d.write(name, str(tmp_path / f'{name}.py'), seed=0))
         return [dataset.get_data_info(i)['filename']
                 for i in range(len(dataset))]
 
@@ -302,12 +386,135 @@ def test_gblend_part_baselines_train_on_the_clips_gblend_trains_on(
     part = clips('gblend-online-shadow')
     assert len(whole) == 9 and len(part) == 6  # one of 3 held out a class
     assert set(part) < set(whole)
-    for name in ('gblend-online-trajectory', 'gblend-offline',
+    # online G-Blend and the same-clips baselines; a release run starts on
+    # the part too (its hook returns V after the last estimate)
+    for name in ('gblend-online-trajectory', 'gblend-online-shadow-release',
+                 'gblend-online-trajectory-release',
                  'video-only@gblend-part', 'sound-only@gblend-part',
                  'naive-fusion@gblend-part', 'aux-heads@gblend-part',
                  'ogm-ge@gblend-part', 'opm@gblend-part'):
         assert clips(name) == part, name
-    assert clips('video-only') == whole
+    # the whole training set: the baselines, offline G-Blend's main run and
+    # the replays
+    for name in ('video-only', 'aux-heads', 'gblend-offline',
+                 'gblend-online-shadow-replay',
+                 'gblend-online-trajectory-replay'):
+        assert clips(name) == whole, name
+    # the table tells them apart by name
+    assert [n for n in d.strategies if compare._is_part(n)] == [
+        n for n, s in d.strategies.items() if s.part]
+    assert not compare._is_part('gblend-offline')
+    assert compare._is_part('gblend-online-trajectory')
+    assert not compare._is_part('gblend-online-trajectory-release')
+    assert not compare._is_part('gblend-online-shadow-replay')
+
+
+def test_offline_gblend_holds_out_the_online_runs_part(compare, my_fusion,
+                                                       tmp_path):
+    """Offline G-Blend's main run trains on the whole training set; its
+    hook splits it with the fraction and seed of the online runs'
+    ``HeldOutSplitDataset``: the same V, T' and training part."""
+    config, _ = my_fusion
+    d = compare.Derivation(config, heldout_fraction=0.4)
+    online = derived(d, 'gblend-online-trajectory', tmp_path)
+    offline = derived(d, 'gblend-offline', tmp_path)
+    assert offline.train_dataloader.dataset.type != 'HeldOutSplitDataset'
+    hook = hooks_by_type(offline)['GradientBlendingHook']
+    assert (hook['heldout_fraction'], hook['seed']) == \
+        (0.4, compare.HELDOUT_SEED)
+    online_split = online.train_dataloader.dataset.to_dict()
+    offline_split = hook_split(offline)
+    assert offline_split['part'] == 'all'  # V trained on by the main run
+    for part in ('heldout', 'probe', 'train'):
+        ours = split_part(offline_split, part)
+        theirs = split_part(online_split, part)
+        assert list(ours.indices) == list(theirs.indices), part
+    heldout = split_part(offline_split, 'heldout')
+    assert len(heldout) == 3  # one clip of each of the 3 classes
+    assert len(split_part(offline_split, 'all')) == 9
+
+
+def test_release_strategy_trains_on_the_part_then_on_everything(
+        compare, my_fusion, tmp_path):
+    config, _ = my_fusion
+    d = compare.Derivation(config, heldout_fraction=0.2)
+    base = Config.fromfile(config)
+    for estimator in ('shadow', 'trajectory'):
+        name = f'gblend-online-{estimator}-release'
+        strategy = d.strategies[name]
+        assert strategy.release and not strategy.part
+        assert strategy.method == f'gblend-online-{estimator}'
+        assert strategy.group == ('core' if estimator == 'trajectory'
+                                  else 'extra')
+        cfg = derived(d, name, tmp_path)
+        online = derived(d, f'gblend-online-{estimator}', tmp_path)
+        hook, = cfg.custom_hooks
+        assert hook == dict(online.custom_hooks[0], release_heldout=True)
+        # the dataset as the online run's: V out until the last estimate
+        assert cfg.train_dataloader == online.train_dataloader
+        dataset = cfg.train_dataloader.dataset
+        assert (dataset.type, dataset.part, dataset.fraction,
+                dataset.seed) == ('HeldOutSplitDataset', 'train', 0.2, 0)
+        assert dataset.dataset == base.train_dataloader.dataset
+        assert cfg.model == base.model
+
+
+def test_replay_strategy_replays_the_same_seeds_online_run(
+        compare, my_fusion, tmp_path):
+    config, _ = my_fusion
+    work = tmp_path / 'work'
+    d = compare.Derivation(config, work_dir=str(work))
+    base = Config.fromfile(config)
+    for estimator in ('shadow', 'trajectory'):
+        name = f'gblend-online-{estimator}-replay'
+        source = f'gblend-online-{estimator}'
+        strategy = d.strategies[name]
+        assert strategy.replay_of == source and strategy.gblend
+        assert not strategy.part and not strategy.release
+        texts = set()
+        for seed in (0, 3):
+            history = str(work / source / f'seed{seed}' /
+                          'gblend_history.jsonl')
+            assert d.replay_source(name, seed) == history
+            cfg = derived(d, name, tmp_path, seed=seed)
+            # no estimate of its own: the recorded weights on the whole set
+            assert cfg.custom_hooks == [dict(
+                type='GradientBlendingHook', mode='replay', replay=history)]
+            assert cfg.train_dataloader == base.train_dataloader
+            assert cfg.model == base.model
+            texts.add(d.config_text(name, seed))
+        assert len(texts) == 2  # the seed's run in the config
+    with pytest.raises(ValueError, match='needs the seed'):
+        d.config_text('gblend-online-shadow-replay')
+    # a relative work dir is the caller's
+    assert compare.Derivation(config, work_dir='rel').work_dir == \
+        osp.abspath('rel')
+
+
+def test_a_replay_without_its_source_run_stops(compare, my_fusion,
+                                               tmp_path):
+    config, _ = my_fusion
+    work = tmp_path / 'work'
+    d = compare.Derivation(config, epochs=2, work_dir=str(work))
+    history = d.replay_source('gblend-online-trajectory-replay', 1)
+    with pytest.raises(SystemExit) as stop:
+        compare.run_one(d, 'gblend-online-trajectory-replay', 1, str(work),
+                        {})
+    message = str(stop.value)
+    assert history in message and 'seed 1' in message
+    assert 'run gblend-online-trajectory with this seed' in message
+    assert not osp.exists(work)  # nothing trained, nothing written
+    # the same seed's history is what it needs: another seed's is not it
+    os.makedirs(osp.dirname(d.replay_source(
+        'gblend-online-trajectory-replay', 0)))
+    open(d.replay_source('gblend-online-trajectory-replay', 0), 'w').close()
+    with pytest.raises(SystemExit, match='seed 1'):
+        compare.run_one(d, 'gblend-online-trajectory-replay', 1, str(work),
+                        {})
+    with pytest.raises(SystemExit, match='no history'):
+        compare.main(['--config', config, '--epochs', '2', '--seeds', '1',
+                      '--strategies', 'gblend-online-trajectory-replay',
+                      '--work-dir', str(work)])
 
 
 # runs -------------------------------------------------------------------
@@ -414,6 +621,7 @@ def test_gblend_on_another_config_end_to_end(compare, my_fusion, tmp_path):
     text = open(osp.join(work, 'comparison.md')).read()
     assert text.startswith('# Strategies on `')
     assert 'Modalities: video, sound; 1 epoch (--epochs)' in text
+    assert 'the prediction: the fused head' in text
     assert 'gblend-online-trajectory left out' in text
     assert '| strategy | prediction top-1 | video head | sound head |' in text
     line = next(s for s in text.splitlines()
@@ -428,6 +636,55 @@ def test_gblend_on_another_config_end_to_end(compare, my_fusion, tmp_path):
         results['naive-fusion@gblend-part']['accuracy']['prediction']
     assert f'| gblend-online-shadow | 1 | {100 * diff:+.1f} | n/a |' in text
     assert osp.exists(osp.join(work, 'comparison.png'))
+
+
+@pytest.mark.slow
+def test_online_gblend_then_its_replay_end_to_end(compare, my_mix_fusion,
+                                                  tmp_path):
+    """An online run on G-Blend's part, then its replay on the whole
+    training set: the replay's final weights are the online run's last
+    estimate, both predict with the base config's 'mix' rule."""
+    work = str(tmp_path / 'compare')
+    compare.main(['--config', my_mix_fusion, '--seeds', '0', '--epochs', '2',
+                  '--strategies', 'gblend-online-trajectory',
+                  'gblend-online-trajectory-replay', '--work-dir', work])
+    results = {r['strategy']: r for r in json.load(
+        open(osp.join(work, 'comparison.json')))}
+    online = results['gblend-online-trajectory']
+    replay = results['gblend-online-trajectory-replay']
+    assert online['train_samples'] == 6  # the part
+    assert replay['train_samples'] == 9  # the whole training set
+    # the trajectory estimate after the 1-epoch warm-up, replayed from the
+    # same epoch
+    source = [json.loads(line) for line in open(osp.join(
+        work, 'gblend-online-trajectory', 'seed0', 'gblend_history.jsonl'))]
+    estimates = [e for e in source if e.get('estimator') == 'trajectory']
+    assert [e['epoch'] for e in estimates] == [1]
+    last = estimates[-1]['weights']
+    # an estimate away from the start, so the replay has something to show
+    assert last != pytest.approx(estimates[-1]['initial_weights'])
+    assert online['weights'] == pytest.approx(last)
+    assert replay['weights'] == pytest.approx(last)
+    history = [json.loads(line) for line in open(osp.join(
+        work, 'gblend-online-trajectory-replay', 'seed0',
+        'gblend_history.jsonl'))]
+    assert [(e['epoch'], e['source_epoch'], e['source']) for e in history
+            if e.get('mode') == 'replay'] == [(1, 1, osp.join(
+                work, 'gblend-online-trajectory', 'seed0',
+                'gblend_history.jsonl'))]
+    assert history[0]['initial_weights'] == \
+        estimates[-1]['initial_weights']
+    log = open(osp.join(work, 'gblend-online-trajectory-replay', 'seed0',
+                        'train.log')).read()
+    assert 'PredictionMixHook: prediction weights' in log
+    text = open(osp.join(work, 'comparison.md')).read()
+    clips = {line.split('|')[1].strip(): line.split('|')[-4].strip()
+             for line in text.splitlines()
+             if line.startswith('| gblend-online-trajectory')
+             and 'video ' in line}
+    assert clips == {'gblend-online-trajectory': '6',
+                     'gblend-online-trajectory-replay': '9'}
+    assert "the prediction: the trained heads' probabilities mixed" in text
 
 
 # statistics -------------------------------------------------------------

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.demo_tools
 
 
 @pytest.mark.slow
-def test_demo_trains_naive_fusion_and_gblend(tmp_path, capsys):
+def test_demo_trains_naive_fusion_and_gblend_on_every_clip(tmp_path, capsys):
     spec = DemoDatasetSpec(train_per_class=3, val_per_class=1,
                            test_per_class=1)
     root = str(tmp_path / 'demo')
@@ -26,24 +26,32 @@ def test_demo_trains_naive_fusion_and_gblend(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'train: 24 clips; a batch: imgs (16, 1, 3, 8, 56, 56), ' \
         'audios (16, 1, 1, 100, 40)' in out
-    assert '| naive fusion |' in out and '| online G-Blend |' in out
-    assert set(results) == {'naive fusion', 'online G-Blend'}
+    name = 'online G-Blend, then V returned'
+    assert '| naive fusion | 24 |' in out and f'| {name} | 24 |' in out
+    assert set(results) == {'naive fusion', name}
     for metrics in results.values():
-        assert 0 <= metrics['acc/top1'] <= 1
-        assert 0 <= metrics['acc/audio_top1'] <= 1
+        for head in ('top1', 'audio_top1', 'rgb_top1', 'fused_top1'):
+            assert 0 <= metrics[f'acc/{head}'] <= 1
+        # both final models trained on every training clip
+        assert metrics['clips'] == 24
     naive = results['naive fusion']['weights']
     assert naive == dict(rgb=0.0, audio=0.0, fused=1.0)
-    gblend = results['online G-Blend']['weights']
+    assert results['naive fusion']['mix'] == naive
+    gblend = results[name]['weights']
     assert sum(gblend.values()) == pytest.approx(1)
-    # the printed weights are the hook's last estimate, each by its name
-    history = work / 'gblend-online' / 'gblend_history.jsonl'
-    last = json.loads(history.read_text().splitlines()[-1])['weights']
+    assert sum(results[name]['mix'].values()) == pytest.approx(1)
+    # the printed weights are the hook's last estimate, each by its name;
+    # the history ends with the release of V
+    history = work / 'gblend-online-release' / 'gblend_history.jsonl'
+    entries = [json.loads(line) for line in history.read_text().splitlines()]
+    assert entries[-1]['event'] == 'release_heldout'
+    last = entries[-2]['weights']
     assert gblend == pytest.approx(last)
     row = next(line for line in out.splitlines()
-               if line.startswith('| online G-Blend |'))
+               if line.startswith(f'| {name} |'))
     for head in ('rgb', 'audio', 'fused'):
         assert f'{head} {last[head]:.3f}' in row
-    png = work / 'gblend-online' / 'blend_weights.png'
+    png = work / 'gblend-online-release' / 'blend_weights.png'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 

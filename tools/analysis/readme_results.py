@@ -60,7 +60,15 @@ LABELS = {
     'opm-ogm-ge': 'OPM + OGM-GE',
     'gblend-online-shadow': 'online G-Blend, shadow estimator (Algorithm 1)',
     'gblend-online-trajectory': 'online G-Blend, trajectory estimator',
-    'gblend-offline': 'offline G-Blend (shadow estimator)',
+    'gblend-offline': 'offline G-Blend (shadow estimator), main run on '
+    'all clips',
+    'gblend-online-trajectory-release':
+    'online G-Blend (trajectory), then V returned',
+    'gblend-online-trajectory-replay':
+    'online G-Blend (trajectory), replayed on all clips',
+    'gblend-online-shadow-release': 'online G-Blend (shadow), then V returned',
+    'gblend-online-shadow-replay':
+    'online G-Blend (shadow), replayed on all clips',
 }
 
 
@@ -145,7 +153,7 @@ def results_block(runs: List[dict], sources: Sequence[str]) -> str:
     differences."""
     demo = compare.Derivation(compare.DEFAULT_CONFIG)
     rows = {r['strategy']: r for r in compare.summarise(
-        runs, list(demo.strategies), demo.modalities)}
+        runs, list(demo.strategies), demo.modalities + [compare.FUSED])}
     whole = [r for n, r in rows.items() if not compare._is_part(n)]
     part = [r for n, r in rows.items() if compare._is_part(n)]
     singles = [n for n in rows if n.split('@')[0].endswith('-only')]
@@ -170,9 +178,9 @@ def results_block(runs: List[dict], sources: Sequence[str]) -> str:
         f"| G-Blend's part ({_clips(part)} clips) |", '| --- | --- | --- | --- |'
     ]
     for base in _base_names(rows):
-        at_whole = rows.get(base) if not compare._is_gblend(base) else None
+        at_whole = rows.get(base) if not compare._is_part(base) else None
         at_part = rows.get(base + PART) or (
-            rows.get(base) if compare._is_gblend(base) else None)
+            rows.get(base) if compare._is_part(base) else None)
         # the seeds column is the first cell's; a cell over other seeds
         # (a part run of the extra set) names its own
         seeds = sorted((at_whole or at_part)['seed_list'])
@@ -195,29 +203,64 @@ def results_block(runs: List[dict], sources: Sequence[str]) -> str:
         "G-Blend's part (G-Blend and the baselines' `@gblend-part` runs); "
         f'the whole-set column compares G-Blend ({_clips(part)} clips) or '
         f'a baseline ({_clips(whole)}) with the references trained on the '
-        'whole set.', '',
+        'whole set; G-Blend is also compared with the fixed weightings '
+        'trained on the whole set.', '',
         '| comparison | same clips | against the whole-set reference |',
         '| --- | --- | --- |'
     ]
+    fixed = [('equal auxiliary heads', 'aux-heads'),
+             ("the paper's fixed weights", 'paper-weights')]
     for base in _base_names(rows):
         if base.endswith('-only'):
             continue
         gblend = compare._is_gblend(base)
-        on_part = base if gblend else base + PART
-        on_whole = base
-        for ref_name, ref_part, ref_whole in (
-                ('naive fusion', naive_part, naive_whole),
-                (label(best_whole or ''), best_part, best_whole)):
+        on_part = base if compare._is_part(base) else base + PART
+        references = [('naive fusion', naive_part, naive_whole),
+                      (label(best_whole or ''), best_part, best_whole)]
+        if gblend:
+            references += [(name, ref + PART, ref) for name, ref in fixed
+                           if ref in rows]
+        for ref_name, ref_part, ref_whole in references:
             if base == 'naive-fusion' and ref_name == 'naive fusion':
                 continue
             same = _paired_cell(runs, on_part, ref_part) \
-                if on_part in rows else ''
-            other = _paired_cell(runs, on_whole, ref_whole) \
-                if on_whole in rows else ''
+                if on_part in rows and ref_part in rows else ''
+            other = _paired_cell(runs, base, ref_whole) \
+                if base in rows else ''
             if same or other:
                 lines.append(f'| {label(base)} − {ref_name} | {same} | '
                              f'{other} |')
+    lines += ['', *prediction_lines(runs, rows)]
     return '\n'.join(lines) + '\n'
+
+
+def prediction_lines(runs: List[dict], rows: Dict[str, dict]) -> List[str]:
+    """Each multi-head strategy's prediction against its best head alone
+    (the head with the best mean top-1 over the seeds), paired per seed."""
+    lines = [
+        'The prediction (the trained heads\' probabilities mixed by weights '
+        'fitted on the val split after training) against the strategy\'s '
+        'best head alone, paired per seed:', '',
+        '| strategy | prediction | best head alone | prediction − best head |',
+        '| --- | --- | --- | --- |'
+    ]
+    for name, row in rows.items():
+        heads = {h: v for h, v in row['heads'].items() if v is not None}
+        if name.split('@')[0].endswith('-only') or 'fused' not in heads:
+            continue
+        best = max(heads, key=lambda h: heads[h][0])
+        these = [r for r in runs if r['strategy'] == name]
+        diffs = [r['accuracy']['prediction'] - r['accuracy'][best]
+                 for r in these]
+        head_runs = [dict(strategy='head', seed=r['seed'],
+                          accuracy=dict(prediction=r['accuracy'][best]))
+                     for r in these]
+        cell = _paired_cell(these + head_runs, name, 'head')
+        if not diffs or not cell:
+            continue
+        lines.append(f'| {label(name)} | {100 * row["prediction"][0]:.1f} | '
+                     f'{best} {100 * heads[best][0]:.1f} | {cell} |')
+    return lines
 
 
 def models_block(index: dict) -> str:
