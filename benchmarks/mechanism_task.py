@@ -12,15 +12,17 @@ call with the same arguments skips the runs already there (a run is keyed
 by its strategy's definition, seed, split and task overrides, so editing a
 strategy reruns it). The summary (``<out>.summary.md`` and
 ``<out>.summary.json``) gives per strategy the mean top-1 of the
-prediction head (fused for multi-modal models, the modality for uni-modal
-ones) and its paired per-seed differences against naive fusion and
-against the best single modality (the uni-modal strategy with the higher
-mean): mean, 95% t-interval and share of seeds won. Strategies trained on
-G-Blend's training part (the training set minus its held-out samples) are
-compared with baselines trained on that same part (``<name>@gblend-part``)
-as well as with those trained on the whole training set. For G-Blend the
-summary gives the final blend weights per head and whether the memorising
-modality (audio) got the lowest weight in every seed.
+prediction (multi-modal models: the ``'mix'`` rule, the heads'
+probabilities mixed by weights fitted on the val split; uni-modal ones:
+the modality's head) and its paired per-seed differences against naive
+fusion, equal auxiliary heads and the best single modality (the uni-modal
+strategy with the higher mean): mean, 95% t-interval and share of seeds
+won. Strategies trained on G-Blend's training part (the training set
+minus its held-out samples) are compared with baselines trained on that
+same part (``<name>@gblend-part``) as well as with those trained on the
+whole training set. For G-Blend the summary gives the final blend
+weights per head and whether the memorising modality (audio) got the
+lowest weight in every seed.
 
 Examples::
 
@@ -28,6 +30,8 @@ Examples::
     python benchmarks/mechanism_task.py --split val
     # final report on the test split, in 2 processes
     python benchmarks/mechanism_task.py --split test --jobs 2
+    # the near-chance variant: B close to chance, nothing to memorise
+    python benchmarks/mechanism_task.py --split val --variant near-chance
     # a few strategies and seeds; a task knob changed (exploration only)
     python benchmarks/mechanism_task.py --strategies rgb-only naive-fusion \\
         --seeds 0 1 2 --set rgb_cue=2.5
@@ -271,10 +275,14 @@ def run_one(strategy: str, seed: int, split: str, work_root: str,
             task: Optional[dict] = None, keep: bool = False) -> dict:
     """Train and evaluate one strategy with one seed; return its record.
 
-    The record has the top-1 of the prediction head (``top1``), of every
-    head (``head_top1``), the final blend weights (``weights``, multi-modal
-    models), the G-Blend estimates' weights (``history``), the number of
-    training samples and the wall time in seconds.
+    The record has the top-1 of the prediction (``top1``), of every head
+    (``head_top1``), the final blend weights (``weights``, multi-modal
+    models), the G-Blend estimates' weights (``history``; a replay: the
+    replayed changes), the top-1 of several prediction rules (``rules``,
+    multi-modal models: :func:`prediction_rules`), the number of training
+    samples and the wall time in seconds. A replay (``replay_of``) trains
+    its source strategy first, in ``<work dir>/source``; its record is the
+    replay's, its time both runs'.
     """
     import torch
     from mmengine.config import Config
@@ -535,7 +543,9 @@ def render_markdown(summary: dict, split: str, wall: Optional[float] = None,
     if task:
         lines += [f'Task overrides (not the frozen task): `{task}`', '']
     lines += [
-        'Top-1 of the prediction head (fused for multi-modal models), %. '
+        'Top-1 of the prediction (multi-modal models: their '
+        '`prediction` rule, by default \'mix\', the heads mixed by weights '
+        'fitted on val; uni-modal: the head), %. '
         '`@gblend-part`: trained on the training set minus G-Blend\'s '
         'held-out part, the samples G-Blend trains on.', '',
         '| strategy | seeds | train samples | mean top-1 | sd | min | max '

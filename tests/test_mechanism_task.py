@@ -384,7 +384,10 @@ def test_quick_replay_run_trains_on_the_whole_set(tmp_path):
     part first (its estimate after the 10-epoch warm-up), then its weights
     replayed on the whole training set; the record has the prediction
     rules."""
-    task = dict(QUICK, max_epochs=11)
+    # batches of 8: enough steps in the warm-up for an estimate away from
+    # the initial weights (with QUICK's 4 steps an epoch no head's G
+    # leaves the noise, and the estimate keeps them)
+    task = dict(QUICK, max_epochs=11, batch_size=8)
     name = 'gblend-online-trajectory-replay'
     record = mt.run_one(name, 0, 'val', str(tmp_path), task, keep=True)
     assert record['train_samples'] == 120  # the whole set, V included

@@ -69,11 +69,12 @@ included), as the baselines without the suffix do.
 
 ``--set core`` (default): the single modalities, ``naive-fusion``,
 ``aux-heads``, ``paper-weights``, the ``@gblend-part`` runs of the single
-modalities and naive fusion, ``gblend-online-trajectory`` with its
-``-release`` and ``-replay`` variants, and ``gblend-offline``. ``--set
-extra``: ``ogm-ge``, ``opm``, ``opm-ogm-ge``, the ``@gblend-part`` runs of
-these, of ``aux-heads`` and of ``paper-weights``, and
-``gblend-online-shadow`` with its ``-release`` and ``-replay`` variants.
+modalities and naive fusion, and ``gblend-online-trajectory`` with its
+``-release`` and ``-replay`` variants. ``--set extra``: ``ogm-ge``,
+``opm``, ``opm-ogm-ge``, the ``@gblend-part`` runs of these, of
+``aux-heads`` and of ``paper-weights``, ``gblend-online-shadow`` with its
+``-release`` and ``-replay`` variants, and ``gblend-offline`` (with its
+shadow copies over the whole schedule, about two runs' time).
 ``--strategies`` names the strategies instead.
 
 Each run is a fresh process of ``tools/train.py`` with ``--seed`` and
@@ -381,7 +382,9 @@ class Derivation:
                 Strategy(online + '-release', method, group, release=True),
                 Strategy(online + '-replay', 'gblend-replay', group,
                          replay_of=online)]
-        gblend.append(Strategy('gblend-offline', 'gblend-offline', 'core'))
+        # offline (shadow copies over the whole schedule) costs two runs'
+        # time: extra
+        gblend.append(Strategy('gblend-offline', 'gblend-offline', 'extra'))
         return OrderedDict((s.name, s) for s in baselines + parts + gblend)
 
     def select(self, sets: Sequence[str] = ('core', )) -> List[str]:
@@ -558,8 +561,8 @@ def top1(scores, labels) -> float:
 
 
 def accuracies(dump: str) -> Dict[str, float]:
-    """Top-1 of the prediction and of each modality head, from a
-    ``tools/test.py --dump`` file."""
+    """Top-1 of the prediction and of each head (the fused head's too,
+    where the model has one), from a ``tools/test.py --dump`` file."""
     import pickle
     with open(dump, 'rb') as f:
         samples = pickle.load(f)

@@ -253,3 +253,37 @@ def test_every_process_fits_the_same_weights(tmp_path):
     expected, correct = best_by_hand(heads, probs, labels)
     assert_weights(ranks[0]['weights'], expected, heads)
     assert ranks[0]['fit']['top1'] == pytest.approx(correct / 61)
+
+
+@pytest.mark.slow
+def test_a_head_weighted_down_late_is_still_a_candidate(tmp_path):
+    """'trained' means trained in some epoch: a head G-Blend (here a
+    replayed schedule) weights to 0 late still knows what it learnt, and
+    a resumed run remembers it."""
+    schedule = [dict(epoch=2, weights=NO_AUDIO)]
+    replay = dict(type='GradientBlendingHook', mode='replay',
+                  replay=schedule, replay_epochs='same', weights=TRAINED)
+    cfg = mix_cfg(tmp_path / 'run', blend_weights=TRAINED)
+    cfg['custom_hooks'] = [replay, dict(type='PredictionMixHook')]
+    runner = Runner.from_cfg(Config(copy.deepcopy(cfg)))
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, PredictionMixHook))
+    model = unwrap(runner.model)
+    assert model.get_blend_weights() == pytest.approx(NO_AUDIO)
+    assert sorted(hook.trained) == ['audio', 'fused', 'rgb']
+    # resumed after the schedule set audio to 0: the checkpoint remembers
+    resumed_cfg = dict(copy.deepcopy(cfg), resume=True,
+                       load_from=str(tmp_path / 'run' / 'epoch_4.pth'),
+                       experiment_name='resumed')
+    resumed = Runner.from_cfg(Config(resumed_cfg))
+    resumed.train()
+    hook = next(h for h in resumed.hooks
+                if isinstance(h, PredictionMixHook))
+    assert sorted(hook.trained) == ['audio', 'fused', 'rgb']
+    # a head never trained stays out
+    cfg = mix_cfg(tmp_path / 'never', blend_weights=NO_AUDIO)
+    runner = Runner.from_cfg(Config(cfg))
+    runner.train()
+    hook = next(h for h in runner.hooks if isinstance(h, PredictionMixHook))
+    assert 'audio' not in hook.trained
+    assert unwrap(runner.model).get_prediction_weights()['audio'] == 0

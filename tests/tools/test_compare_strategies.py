@@ -209,14 +209,14 @@ def test_the_demo_strategies_are_the_demo_configs(compare, tmp_path):
         'rgb-only', 'audio-only', 'naive-fusion', 'aux-heads',
         'paper-weights', 'rgb-only@gblend-part', 'audio-only@gblend-part',
         'naive-fusion@gblend-part', 'gblend-online-trajectory',
-        'gblend-online-trajectory-release',
-        'gblend-online-trajectory-replay', 'gblend-offline'
+        'gblend-online-trajectory-release', 'gblend-online-trajectory-replay'
     ]
     assert d.select(['extra']) == [
         'ogm-ge', 'opm', 'opm-ogm-ge', 'aux-heads@gblend-part',
         'paper-weights@gblend-part', 'ogm-ge@gblend-part',
         'opm@gblend-part', 'opm-ogm-ge@gblend-part', 'gblend-online-shadow',
-        'gblend-online-shadow-release', 'gblend-online-shadow-replay'
+        'gblend-online-shadow-release', 'gblend-online-shadow-replay',
+        'gblend-offline'
     ]
     demo = compare.DEMO_CONFIGS
     for name, config in demo.items():
@@ -520,6 +520,13 @@ def test_a_replay_without_its_source_run_stops(compare, my_fusion,
 # runs -------------------------------------------------------------------
 
 
+def run_compare(compare, work, *argv):
+    """Run the tool with ``argv`` into ``work``; its runs by strategy."""
+    compare.main(list(argv) + ['--work-dir', work])
+    with open(osp.join(work, 'comparison.json')) as f:
+        return {r['strategy']: r for r in json.load(f)}
+
+
 @pytest.mark.slow
 def test_two_strategies_on_the_demo(compare, small_demo, tmp_path, capsys):
     work = str(tmp_path / 'compare')
@@ -551,7 +558,9 @@ def test_two_strategies_on_the_demo(compare, small_demo, tmp_path, capsys):
         assert 0 <= r['accuracy']['prediction'] <= 1 and r['wall_s'] > 0
         assert r['train_samples'] == 8
     naive = [r for r in results if r['strategy'] == 'naive-fusion']
-    assert set(naive[0]['accuracy']) == {'prediction', 'rgb', 'audio'}
+    # every head's own top-1 beside the prediction's, the fused head's too
+    assert set(naive[0]['accuracy']) == {'prediction', 'rgb', 'audio',
+                                         'fused'}
     assert naive[0]['weights'] == dict(audio=0, rgb=0, fused=1)
     assert osp.getsize(osp.join(work, 'comparison.png')) > 10_000
     assert 'total wall time:' in capsys.readouterr().out
@@ -599,16 +608,15 @@ def test_two_strategies_on_the_demo(compare, small_demo, tmp_path, capsys):
 def test_gblend_on_another_config_end_to_end(compare, my_fusion, tmp_path):
     config, _ = my_fusion
     work = str(tmp_path / 'compare')
-    compare.main(['--config', config, '--seeds', '0', '--epochs', '1',
-                  '--strategies', 'naive-fusion@gblend-part',
-                  'gblend-online-shadow', '--work-dir', work])
-    results = {r['strategy']: r for r in json.load(
-        open(osp.join(work, 'comparison.json')))}
+    results = run_compare(compare, work, '--config', config, '--seeds', '0',
+                          '--epochs', '1', '--strategies',
+                          'naive-fusion@gblend-part', 'gblend-online-shadow')
     assert set(results) == {'naive-fusion@gblend-part',
                             'gblend-online-shadow'}
     for r in results.values():
         assert r['train_samples'] == 6  # the same clips
-        assert set(r['accuracy']) == {'prediction', 'video', 'sound'}
+        assert set(r['accuracy']) == {'prediction', 'video', 'sound',
+                                      'fused'}
     weights = results['gblend-online-shadow']['weights']
     assert list(weights) == ['sound', 'video', 'fused']
     assert sum(weights.values()) == pytest.approx(1)
@@ -645,11 +653,10 @@ def test_online_gblend_then_its_replay_end_to_end(compare, my_mix_fusion,
     training set: the replay's final weights are the online run's last
     estimate, both predict with the base config's 'mix' rule."""
     work = str(tmp_path / 'compare')
-    compare.main(['--config', my_mix_fusion, '--seeds', '0', '--epochs', '2',
-                  '--strategies', 'gblend-online-trajectory',
-                  'gblend-online-trajectory-replay', '--work-dir', work])
-    results = {r['strategy']: r for r in json.load(
-        open(osp.join(work, 'comparison.json')))}
+    results = run_compare(compare, work, '--config', my_mix_fusion, '--seeds',
+                          '0', '--epochs', '2', '--strategies',
+                          'gblend-online-trajectory',
+                          'gblend-online-trajectory-replay')
     online = results['gblend-online-trajectory']
     replay = results['gblend-online-trajectory-replay']
     assert online['train_samples'] == 6  # the part

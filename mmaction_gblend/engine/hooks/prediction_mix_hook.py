@@ -41,9 +41,11 @@ class PredictionMixHook(Hook):
     Args:
         dataloader: ``'val'`` (the val dataloader's config) or a dataloader
             config. Its samples must not be the test split's.
-        heads: ``'trained'`` (default): the heads with a blend weight > 0
-            at the end of training (a head trained with weight 0 is at
-            chance); ``'all'``; or a list of head names.
+        heads: ``'trained'`` (default): the heads that trained with a
+            blend weight > 0 in some epoch of the run (one never trained is
+            at chance; one G-Blend weighted down late still knows what it
+            learnt before); ``'all'``; or a list of head names.
+            The set is saved in checkpoints and restored on resume.
         step: The grid's step (``1 / step`` whole): 0.1 gives 66
             weightings for 3 heads.
     """
@@ -76,6 +78,8 @@ class PredictionMixHook(Hook):
         self.dataloader = dataloader
         self.heads = heads
         self.step = step
+        #: The heads trained with a weight > 0 so far (``'trained'``).
+        self.trained: List[str] = []
 
     def before_train(self, runner: Runner) -> None:
         model = unwrap(runner.model)
@@ -93,12 +97,33 @@ class PredictionMixHook(Hook):
             raise ValueError(f"{KEY}.dataloader='val' needs a "
                              'val_dataloader; give a dataloader config')
 
+    def before_train_epoch(self, runner: Runner) -> None:
+        # the weights the epoch starts with; a hook that sets them in its
+        # own before_train_epoch may run after this one, so
+        # after_train_epoch notes them again
+        self._note_trained(runner)
+
+    def _note_trained(self, runner: Runner) -> None:
+        model = unwrap(runner.model)
+        self.trained = [
+            h for h, w in model.get_blend_weights().items()
+            if w > 0 or h in self.trained
+        ]
+
     def _chosen_heads(self, model) -> List[str]:
         if self.heads == 'all':
             return list(model.head_names)
         if self.heads == 'trained':
-            return [h for h, w in model.get_blend_weights().items() if w > 0]
+            return [h for h in model.head_names if h in self.trained]
         return list(self.heads)
+
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
+        checkpoint['prediction_mix'] = dict(trained=list(self.trained))
+
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
+        state = checkpoint.get('prediction_mix')
+        if state is not None and runner._resume:
+            self.trained = list(state.get('trained', []))
 
     def _build_loader(self, runner: Runner):
         cfg = copy.deepcopy(runner.cfg.val_dataloader
@@ -111,6 +136,9 @@ class PredictionMixHook(Hook):
         return Runner.build_dataloader(cfg, seed=runner.seed)
 
     def after_train_epoch(self, runner: Runner) -> None:
+        # the weights the epoch trained with, whatever hook set them
+        # before it (G-Blend, a replay) in this or the other order
+        self._note_trained(runner)
         if runner.epoch + 1 >= runner.max_epochs:
             self.fit(runner)
 
@@ -118,6 +146,7 @@ class PredictionMixHook(Hook):
     def fit(self, runner: Runner) -> Optional[dict]:
         """Fit, set and log the prediction weights; return the fit."""
         model = unwrap(runner.model)
+        self._note_trained(runner)  # and the weights now
         heads = self._chosen_heads(model)
         if len(heads) == 1:
             # nothing to mix (a uni-modal model, naive fusion)
