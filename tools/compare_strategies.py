@@ -603,17 +603,12 @@ def run_one(derivation: Derivation, strategy: str, seed: int,
             work_dir: str, reused: Dict[tuple, dict]) -> dict:
     """Train and test one strategy with one seed (or read its result)."""
     text = derivation.config_text(strategy, seed)
-    if derivation.strategies[strategy].replay_of is not None and \
-            not osp.exists(derivation.replay_source(strategy, seed)):
-        raise SystemExit(
-            f'{strategy}, seed {seed}: the run it replays has no history '
-            f'({derivation.replay_source(strategy, seed)}); run '
-            f'{derivation.strategies[strategy].replay_of} with this seed '
-            'in this work dir first (it comes before it in the strategy '
-            'order)')
+    # a replay's config names its source's history by its path: the same
+    # config in another work dir (--reuse) is the same run
+    identity = text.replace(derivation.work_dir, '<work-dir>')
     if (strategy, seed) in reused:
         earlier = reused[(strategy, seed)]
-        if _of_config(earlier, text):
+        if _of_config(earlier, identity):
             return earlier
         print(f'  the reused {strategy}, seed {seed} is of another config: '
               'run again', flush=True)
@@ -622,17 +617,29 @@ def run_one(derivation: Derivation, strategy: str, seed: int,
     if osp.exists(result_file):
         with open(result_file) as f:
             result = json.load(f)
-        if _of_config(result, text):
+        if _of_config(result, identity):
             return result
         print(f'  {result_file} is of another config: run again',
               flush=True)
+    if derivation.strategies[strategy].replay_of is not None and \
+            not osp.exists(derivation.replay_source(strategy, seed)):
+        raise SystemExit(
+            f'{strategy}, seed {seed}: the run it replays has no history '
+            f'({derivation.replay_source(strategy, seed)}); run '
+            f'{derivation.strategies[strategy].replay_of} with this seed '
+            'in this work dir first (it comes before it in the strategy '
+            'order)')
     os.makedirs(work, exist_ok=True)
     # beside the work dir: the Runner writes its own copy of the config
     # into it
     config = work + '.py'
     with open(config, 'w') as f:
         f.write(text)
-    train_samples = len(build_train_dataset(config))
+    dataset = build_train_dataset(config)
+    if derivation.strategies[strategy].release:
+        # the clips its final epochs train on: the whole training set
+        dataset = dataset.dataset
+    train_samples = len(dataset)
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     # one intra-op thread unless the caller chose: beside the data loader's
     # workers, more threads oversubscribe the cores (3x slower on 2 cores)
@@ -652,7 +659,8 @@ def run_one(derivation: Derivation, strategy: str, seed: int,
     result = dict(strategy=strategy, seed=seed, wall_s=wall,
                   accuracy=accuracies(dump),
                   weights=final_weights(checkpoint, config),
-                  train_samples=train_samples, config_sha1=_sha1(text))
+                  train_samples=train_samples,
+                  config_sha1=_sha1(identity))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
     return result

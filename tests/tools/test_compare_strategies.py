@@ -517,6 +517,31 @@ def test_a_replay_without_its_source_run_stops(compare, my_fusion,
                       '--work-dir', str(work)])
 
 
+def test_a_replay_run_reused_from_another_work_dir(compare, my_fusion,
+                                                   tmp_path):
+    """``make compare-extra`` reuses the core comparison's runs in a work
+    dir of its own: a replay's config names its source's history by path,
+    which is not what makes it another run."""
+    config, _ = my_fusion
+    name = 'gblend-online-trajectory-replay'
+    core = compare.Derivation(config, epochs=2,
+                              work_dir=str(tmp_path / 'core'))
+    extra = compare.Derivation(config, epochs=2,
+                               work_dir=str(tmp_path / 'extra'))
+    assert core.config_text(name, 1) != extra.config_text(name, 1)
+    identity = core.config_text(name, 1).replace(core.work_dir,
+                                                 '<work-dir>')
+    earlier = dict(strategy=name, seed=1, accuracy=dict(prediction=0.5),
+                   config_sha1=compare._sha1(identity))
+    # no history in the extra dir: the run is reused, not retrained
+    assert compare.run_one(extra, name, 1, extra.work_dir,
+                           {(name, 1): earlier}) is earlier
+    # a run of another config is not reused (and here cannot be retrained)
+    other = dict(earlier, config_sha1='0' * 16)
+    with pytest.raises(SystemExit, match='no history'):
+        compare.run_one(extra, name, 1, extra.work_dir, {(name, 1): other})
+
+
 # runs -------------------------------------------------------------------
 
 
