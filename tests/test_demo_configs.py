@@ -170,7 +170,7 @@ def test_gblend_with_ogm_ge_config_builds():
     assert cfg.optim_wrapper.type == 'OGMGEOptimWrapper'
     assert cfg.optim_wrapper.optimizer.type == 'SGD'  # merged with the base
     assert [h['type'] for h in cfg.custom_hooks] == [
-        'GradientBlendingHook', 'OnTheFlyModulationHook']
+        'GradientBlendingHook', 'OnTheFlyModulationHook', 'PredictionMixHook']
     assert cfg.train_dataloader.dataset.type == 'HeldOutSplitDataset'
 
 

@@ -56,7 +56,8 @@ def test_the_default_runtime_stops_after_ten_non_finite_steps():
         type='NonFiniteLossHook', max_consecutive=10)
     assert cfg.default_hooks.config_check == dict(type='ConfigCheckHook')
     # the config's own custom_hooks did not replace them
-    assert [h['type'] for h in cfg.custom_hooks] == ['GradientBlendingHook']
+    assert [h['type'] for h in cfg.custom_hooks] == [
+        'GradientBlendingHook', 'PredictionMixHook']
 
 
 @pytest.mark.parametrize('value', [0, -1, 2.5, True])
