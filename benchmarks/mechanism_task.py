@@ -549,15 +549,21 @@ def render_markdown(summary: dict, split: str, wall: Optional[float] = None,
         '`@gblend-part`: trained on the training set minus G-Blend\'s '
         'held-out part, the samples G-Blend trains on.', '',
         '| strategy | seeds | train samples | mean top-1 | sd | min | max '
-        '| rgb head | audio head | s/run |',
-        '|---|---|---|---|---|---|---|---|---|---|'
+        '| rgb head | audio head | fused head | prediction − best head '
+        '| s/run |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|'
     ]
     for name, s in summary['strategies'].items():
+        heads = s['head_top1']
+        # the prediction against the head with the best mean, alone
+        margin = s['mean'] - max(heads.values()) \
+            if len(heads) > 1 else None
         lines.append(
             f"| {name} | {s['n']} | {s['train_samples']} | "
             f"{_pct(s['mean'])} | {_pct(s['sd'])} | {_pct(s['min'])} | "
-            f"{_pct(s['max'])} | {_pct(s['head_top1'].get('rgb'))} | "
-            f"{_pct(s['head_top1'].get('audio'))} | {s['seconds']:.1f} |")
+            f"{_pct(s['max'])} | {_pct(heads.get('rgb'))} | "
+            f"{_pct(heads.get('audio'))} | {_pct(heads.get('fused'))} | "
+            f"{_pct(margin, True)} | {s['seconds']:.1f} |")
     by_label: Dict[str, List[dict]] = {}
     for c in summary['comparisons']:
         by_label.setdefault(c['reference_label'], []).append(c)
