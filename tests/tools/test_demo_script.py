@@ -26,7 +26,7 @@ def test_demo_trains_naive_fusion_and_gblend_on_every_clip(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'train: 24 clips; a batch: imgs (16, 1, 3, 8, 56, 56), ' \
         'audios (16, 1, 1, 100, 40)' in out
-    name = 'online G-Blend, then V returned'
+    name = 'offline G-Blend, main run on all clips'
     assert '| naive fusion | 24 |' in out and f'| {name} | 24 |' in out
     assert set(results) == {'naive fusion', name}
     for metrics in results.values():
@@ -40,18 +40,18 @@ def test_demo_trains_naive_fusion_and_gblend_on_every_clip(tmp_path, capsys):
     gblend = results[name]['weights']
     assert sum(gblend.values()) == pytest.approx(1)
     assert sum(results[name]['mix'].values()) == pytest.approx(1)
-    # the printed weights are the hook's last estimate, each by its name;
-    # the history ends with the release of V
-    history = work / 'gblend-online-release' / 'gblend_history.jsonl'
+    # the printed weights are the hook's one estimate, each by its name;
+    # its main run trained on the whole training set
+    history = work / 'gblend-offline' / 'gblend_history.jsonl'
     entries = [json.loads(line) for line in history.read_text().splitlines()]
-    assert entries[-1]['event'] == 'release_heldout'
-    last = entries[-2]['weights']
+    assert len(entries) == 1 and entries[0]['main_trains_on'] == 'all'
+    last = entries[0]['weights']
     assert gblend == pytest.approx(last)
     row = next(line for line in out.splitlines()
                if line.startswith(f'| {name} |'))
     for head in ('rgb', 'audio', 'fused'):
         assert f'{head} {last[head]:.3f}' in row
-    png = work / 'gblend-online-release' / 'blend_weights.png'
+    png = work / 'gblend-offline' / 'blend_weights.png'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
