@@ -495,7 +495,7 @@ class GradientBlendingHook(Hook):
         far = far_from_chance(losses, num_classes)
         self.initial_check = dict(
             log_classes=math.log(num_classes),
-            heldout_loss=losses,
+            heldout_loss={h: _finite_or_none(v) for h, v in losses.items()},
             far=sorted(far))
         if far:
             runner.logger.warning(
