@@ -232,16 +232,6 @@ def head_probabilities(model, loader) -> Tuple[Dict[str, Any], Any]:
     return {h: torch.cat(p) for h, p in probs.items()}, torch.cat(labels)
 
 
-def _simplex_grid(heads: Sequence[str], step: float = 0.1):
-    """Every weighting of ``heads`` on a grid of ``step`` summing to 1."""
-    import itertools
-    n = round(1 / step)
-    for parts in itertools.product(range(n + 1), repeat=len(heads) - 1):
-        if sum(parts) <= n:
-            yield dict(zip(heads, [p / n for p in parts] +
-                           [(n - sum(parts)) / n]))
-
-
 def prediction_rules(model, val_loader, test_loader) -> Dict[str, float]:
     """Test top-1 of the candidate prediction rules of a multi-head model.
 
@@ -263,7 +253,9 @@ def prediction_rules(model, val_loader, test_loader) -> Dict[str, float]:
     rules['blend'] = top1(test, test_labels, blend)
     rules['uniform'] = top1(test, test_labels,
                             {h: 1 / len(heads) for h in heads})
-    fitted = max(_simplex_grid(heads),
+    from mmaction_gblend.blending.prediction_mix import simplex_grid
+    fitted = max((dict(zip(heads, row))
+                  for row in simplex_grid(len(heads), 0.1).tolist()),
                  key=lambda w: top1(val, val_labels, w))
     rules['fitted'] = top1(test, test_labels, fitted)
     best = max(heads, key=lambda h: top1(val, val_labels, {h: 1.0}))

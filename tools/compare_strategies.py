@@ -376,10 +376,9 @@ class Derivation:
             # the cheap estimator's variants are the core set's
             group = 'core' if estimator == 'trajectory' else 'extra'
             online = f'gblend-online-{estimator}'
-            method = f'gblend-online-{estimator}'
             gblend += [
-                Strategy(online, method, group, part=True),
-                Strategy(online + '-release', method, group, release=True),
+                Strategy(online, online, group, part=True),
+                Strategy(online + '-release', online, group, release=True),
                 Strategy(online + '-replay', 'gblend-replay', group,
                          replay_of=online)]
         # offline (shadow copies over the whole schedule) costs two runs'
@@ -621,14 +620,14 @@ def run_one(derivation: Derivation, strategy: str, seed: int,
             return result
         print(f'  {result_file} is of another config: run again',
               flush=True)
-    if derivation.strategies[strategy].replay_of is not None and \
+    source = derivation.strategies[strategy].replay_of
+    if source is not None and \
             not osp.exists(derivation.replay_source(strategy, seed)):
         raise SystemExit(
             f'{strategy}, seed {seed}: the run it replays has no history '
-            f'({derivation.replay_source(strategy, seed)}); run '
-            f'{derivation.strategies[strategy].replay_of} with this seed '
-            'in this work dir first (it comes before it in the strategy '
-            'order)')
+            f'({derivation.replay_source(strategy, seed)}); run {source} '
+            'with this seed in this work dir first (it comes before it in '
+            'the strategy order)')
     os.makedirs(work, exist_ok=True)
     # beside the work dir: the Runner writes its own copy of the config
     # into it

@@ -22,12 +22,12 @@ from mmengine.optim.scheduler.param_scheduler import INF
 from mmengine.runner import Runner
 
 from .blend_schedule import HOOK_KEY
-from .shadow_training import flatten_schedulers
+from .shadow_training import flatten_schedulers, set_sampler_epoch
 
 __all__ = [
     'RELEASE_KEY', 'check_release_option', 'check_schedulers_for_release',
-    'release_heldout', 'rebuild_param_schedulers', 'set_sampler_epoch',
-    'shutdown_workers', 'whole_set_dataloader_config'
+    'release_heldout', 'rebuild_param_schedulers', 'shutdown_workers',
+    'whole_set_dataloader_config'
 ]
 
 #: Where the option is in a config, for messages.
@@ -90,17 +90,6 @@ def check_schedulers_for_release(schedulers, release_epoch: int,
             f'by epoch {release_epoch}, or set release_heldout=False')
 
 
-def set_sampler_epoch(loader, epoch: int) -> None:
-    """``set_epoch`` on the loader's sampler, as ``DistSamplerSeedHook``
-    does (which has run for this epoch already when the loader is new)."""
-    sampler = getattr(loader, 'sampler', None)
-    if not hasattr(sampler, 'set_epoch'):
-        sampler = getattr(getattr(loader, 'batch_sampler', None), 'sampler',
-                          None)
-    if hasattr(sampler, 'set_epoch'):
-        sampler.set_epoch(epoch)
-
-
 def shutdown_workers(loader) -> None:
     """Stop a loader's persistent workers (a no-op without them); the
     loader starts new ones if it is iterated again."""
@@ -157,6 +146,7 @@ def release_heldout(runner: Runner, dataloader_cfg: dict,
     new = runner.build_dataloader(
         dataloader_cfg, seed=runner.seed,
         diff_rank_seed=runner._randomness_cfg.get('diff_rank_seed', False))
+    # DistSamplerSeedHook has run for this epoch already, on the old loader
     set_sampler_epoch(new, runner.epoch)
     shutdown_workers(old)
     loop.dataloader = new

@@ -128,7 +128,9 @@ class ScheduleFollower:
         self._step(by_epoch=True)
 
 
-def _set_sampler_epoch(dataloader: Iterable, epoch: int) -> None:
+def set_sampler_epoch(dataloader: Iterable, epoch: int) -> None:
+    """``set_epoch`` on the loader's sampler (or its batch sampler's), as
+    ``DistSamplerSeedHook`` does."""
     for holder in (getattr(dataloader, 'sampler', None),
                    getattr(dataloader, 'batch_sampler', None)):
         if hasattr(holder, 'set_epoch'):
@@ -206,7 +208,7 @@ def shadow_train(model: torch.nn.Module,
         ], ScheduleFollower(schedulers, shadow_optimizer, epoch_length))
     try:
         for epoch in range(num_epochs):
-            _set_sampler_epoch(dataloader, start_epoch + epoch)
+            set_sampler_epoch(dataloader, start_epoch + epoch)
             for step, batch in enumerate(dataloader):
                 data = module.data_preprocessor(batch, True)
                 for head, (shadow, shadow_optimizer, params,
@@ -225,7 +227,7 @@ def shadow_train(model: torch.nn.Module,
             for _, _, _, follower in copies.values():
                 follower.after_epoch(epoch)
     finally:
-        _set_sampler_epoch(dataloader, start_epoch)
+        set_sampler_epoch(dataloader, start_epoch)
     trained = {}
     for head, (shadow, shadow_optimizer, _, _) in copies.items():
         shadow_optimizer.zero_grad()

@@ -246,17 +246,16 @@ def prediction_lines(runs: List[dict], rows: Dict[str, dict]) -> List[str]:
     ]
     for name, row in rows.items():
         heads = {h: v for h, v in row['heads'].items() if v is not None}
-        if name.split('@')[0].endswith('-only') or 'fused' not in heads:
+        if name.split('@')[0].endswith('-only') or \
+                compare.FUSED not in heads:
             continue
         best = max(heads, key=lambda h: heads[h][0])
         these = [r for r in runs if r['strategy'] == name]
-        diffs = [r['accuracy']['prediction'] - r['accuracy'][best]
-                 for r in these]
         head_runs = [dict(strategy='head', seed=r['seed'],
                           accuracy=dict(prediction=r['accuracy'][best]))
                      for r in these]
         cell = _paired_cell(these + head_runs, name, 'head')
-        if not diffs or not cell:
+        if not cell:
             continue
         lines.append(f'| {label(name)} | {100 * row["prediction"][0]:.1f} | '
                      f'{best} {100 * heads[best][0]:.1f} | {cell} |')

@@ -395,21 +395,20 @@ class GradientBlendingHook(Hook):
         loader's data when the main run leaves V out too) and are probed
         on T'; with ``shadow_fraction`` < 1, on a stratified part of it,
         probed on a T' drawn from that part."""
-        if self.shadow_fraction >= 1 and split['part'] == 'train':
-            self.shadow_loader = runner.train_dataloader
+        if self.shadow_fraction < 1:
+            subset = training_subset_config(split, self.shadow_fraction)
+            self.shadow_probe_loader = self._measure_loader(runner, subset,
+                                                            'probe')
+        else:
             self.shadow_probe_loader = self.probe_loader
-            return
-        if self.shadow_fraction >= 1:
+            if split['part'] == 'train':
+                self.shadow_loader = runner.train_dataloader
+                return
             # the main run trains on V as well; the shadows must not
             subset = dict(copy.deepcopy(split), part='train')
-        else:
-            subset = training_subset_config(split, self.shadow_fraction)
         cfg = copy.deepcopy(runner.cfg.train_dataloader)
         cfg['dataset'] = subset
         self.shadow_loader = Runner.build_dataloader(cfg, seed=runner.seed)
-        self.shadow_probe_loader = self.probe_loader \
-            if self.shadow_fraction >= 1 else \
-            self._measure_loader(runner, subset, 'probe')
 
     def _initial_weights(self,
                          model: MultiHeadModel) -> Optional[Dict[str, float]]:
@@ -489,7 +488,10 @@ class GradientBlendingHook(Hook):
         goes into the first estimate's history entry."""
         model = unwrap(runner.model)
         num_classes = getattr(model, 'num_classes', None)
-        if self.use_accuracy or runner.epoch != 0 or not num_classes:
+        # once: the reference measurement and a shadow_check at epoch 0
+        # both come here
+        if self.use_accuracy or runner.epoch != 0 or not num_classes or \
+                self.initial_check is not None:
             return
         losses = {h: _mean(v['heldout']) for h, v in samples.items()}
         far = far_from_chance(losses, num_classes)
@@ -562,7 +564,7 @@ class GradientBlendingHook(Hook):
              **{head: (shadow, [head]) for head, shadow in shadows.items()}},
             self.shadow_loader, self.shadow_probe_loader)
         del shadows
-        if plan.epoch == 0 and not self.history:
+        if plan.epoch == 0:
             self._check_initial_losses(runner, samples[MAIN])
         return samples[MAIN], {head: samples[head][head] for head in heads}
 

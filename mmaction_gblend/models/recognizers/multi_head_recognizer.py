@@ -442,12 +442,20 @@ class MultiHeadRecognizer(BaseModel):
                                        labels).float().mean()
         return out
 
+    @staticmethod
+    def _view_probabilities(logits: torch.Tensor,
+                            batch_size: int) -> torch.Tensor:
+        """Class probabilities ``[batch, C]``, averaged over the views of
+        ``logits`` ``[batch * views, C]``."""
+        logits = logits.reshape((batch_size, -1) + logits.shape[1:])
+        return F.softmax(logits, dim=2).mean(dim=1)
+
     def _average_views(self, logits: torch.Tensor,
                        batch_size: int) -> torch.Tensor:
-        logits = logits.reshape((batch_size, -1) + logits.shape[1:])
         if self.average_clips == 'prob':
-            return F.softmax(logits, dim=2).mean(dim=1)
-        return logits.mean(dim=1)
+            return self._view_probabilities(logits, batch_size)
+        return logits.reshape((batch_size, -1) +
+                              logits.shape[1:]).mean(dim=1)
 
     def get_prediction_weights(self) -> Dict[str, float]:
         """``{head: weight}`` of the ``'mix'`` prediction."""
@@ -471,10 +479,8 @@ class MultiHeadRecognizer(BaseModel):
         for name, head_logits in logits.items():
             weight = self.prediction_weights[self.head_names.index(name)]
             if weight > 0:
-                probs = F.softmax(
-                    head_logits.reshape((batch_size, -1) +
-                                        head_logits.shape[1:]), dim=2)
-                mixed = mixed + weight * probs.mean(1)
+                mixed = mixed + weight * self._view_probabilities(
+                    head_logits, batch_size)
         return mixed
 
     def predict(self, inputs: Dict[str, torch.Tensor],
