@@ -6,10 +6,12 @@ Usage::
     python tools/analysis/readme_results.py --check    # exit 1 if either is stale
 
 Reads the runs of ``make compare`` and ``make compare-extra`` as committed
-(``docs/comparison/core/comparison.json`` and, where it exists,
-``docs/comparison/extra/comparison.json``; the extra comparison reuses the
-core runs of its seeds, so a strategy is taken from the core file where it
-has one) and writes, between the ``<!-- BEGIN generated: NAME -->`` and
+(``docs/comparison/core/comparison.json`` and, where they exist,
+``docs/comparison/online/comparison.json``, online G-Blend and its final
+models over fewer seeds than the core, and
+``docs/comparison/extra/comparison.json``; these reuse the core runs of
+their seeds, so a strategy is taken from the first file that has it) and
+writes, between the ``<!-- BEGIN generated: NAME -->`` and
 ``<!-- END generated: NAME -->`` markers of the README:
 
 * ``results``: top-1 per strategy (mean ± std over its seeds), on the whole
@@ -321,9 +323,9 @@ def replace_block(text: str, name: str, body: str) -> str:
 def render(readme: str, comparisons: str = COMPARISONS
            ) -> Tuple[str, dict]:
     """The README text and model index the committed comparisons give."""
-    sources = [p for p in (osp.join(comparisons, 'core', 'comparison.json'),
-                           osp.join(comparisons, 'extra', 'comparison.json'))
-               if osp.exists(p)]
+    sources = [osp.join(comparisons, name, 'comparison.json')
+               for name in ('core', 'online', 'extra')]
+    sources = [p for p in sources if osp.exists(p)]
     if not sources:
         raise SystemExit(f'no comparison.json under {comparisons}')
     index = merged_index([osp.join(osp.dirname(s), 'metafile.yml')
