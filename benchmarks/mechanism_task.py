@@ -57,6 +57,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_WORK_DIR = osp.join(REPO, 'work_dirs', 'mechanism_task')
 #: The suffix of a baseline trained on G-Blend's training part.
 PART_SUFFIX = '@gblend-part'
+#: The suffix of a G-Blend strategy that holds out whole groups.
+GROUP_SUFFIX = '-group-v'
 #: The modality that can be memorised (it should get the lowest weight).
 MEMORISING = 'audio'
 UNIFORM = dict(audio=1 / 3, rgb=1 / 3, fused=1 / 3)
@@ -115,6 +117,13 @@ BASE_STRATEGIES: Dict[str, dict] = {
     'gblend-online-trajectory-replay': dict(
         replay_of='gblend-online-trajectory'),
 }
+# V made of whole groups (the group variant's "speakers"), against the
+# default V drawn sample by sample from the same groups as training
+for _name in ('gblend-online-shadow', 'gblend-online-trajectory'):
+    BASE_STRATEGIES[_name + GROUP_SUFFIX] = dict(
+        BASE_STRATEGIES[_name], heldout_group=dict(key='group'))
+    BASE_STRATEGIES[_name + GROUP_SUFFIX + '-replay'] = dict(
+        replay_of=_name + GROUP_SUFFIX)
 # Every multi-modal strategy predicts alike: the heads' probabilities mixed
 # by weights fitted on the val split after training (PredictionMixHook).
 for _spec in BASE_STRATEGIES.values():
@@ -129,6 +138,7 @@ VARIANTS: Dict[str, dict] = {
     'paradox': {},
     'near-chance': dict(audio_cue=0.5, audio_noise=0.0, fingerprint=0.0,
                         fingerprint_dim=0, audio_fresh_noise=True),
+    'groups': dict(group_size=5, group_classes=2),
 }
 #: Baselines that also run on exactly the samples G-Blend trains on.
 PART_BASELINES = ('rgb-only', 'audio-only', 'naive-fusion', 'aux-heads',
