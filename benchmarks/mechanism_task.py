@@ -32,6 +32,11 @@ Examples::
     python benchmarks/mechanism_task.py --split test --jobs 2
     # the near-chance variant: B close to chance, nothing to memorise
     python benchmarks/mechanism_task.py --split val --variant near-chance
+    # the group variant: G-Blend with V in whole groups or sample by sample
+    python benchmarks/mechanism_task.py --split test --variant groups \\
+        --strategies rgb-only audio-only naive-fusion aux-heads \\
+        gblend-online-shadow gblend-online-shadow-group-v \\
+        gblend-online-trajectory gblend-online-trajectory-group-v
     # a few strategies and seeds; a task knob changed (exploration only)
     python benchmarks/mechanism_task.py --strategies rgb-only naive-fusion \\
         --seeds 0 1 2 --set rgb_cue=2.5
@@ -57,6 +62,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_WORK_DIR = osp.join(REPO, 'work_dirs', 'mechanism_task')
 #: The suffix of a baseline trained on G-Blend's training part.
 PART_SUFFIX = '@gblend-part'
+#: The suffix of a G-Blend strategy that holds out whole groups.
+GROUP_SUFFIX = '-group-v'
 #: The modality that can be memorised (it should get the lowest weight).
 MEMORISING = 'audio'
 UNIFORM = dict(audio=1 / 3, rgb=1 / 3, fused=1 / 3)
@@ -115,20 +122,30 @@ BASE_STRATEGIES: Dict[str, dict] = {
     'gblend-online-trajectory-replay': dict(
         replay_of='gblend-online-trajectory'),
 }
+# V made of whole groups (the group variant's "speakers"), against the
+# default V drawn sample by sample from the same groups as training
+for _name in ('gblend-online-shadow', 'gblend-online-trajectory'):
+    BASE_STRATEGIES[_name + GROUP_SUFFIX] = dict(
+        BASE_STRATEGIES[_name], heldout_group=dict(key='group'))
 # Every multi-modal strategy predicts alike: the heads' probabilities mixed
 # by weights fitted on the val split after training (PredictionMixHook).
 for _spec in BASE_STRATEGIES.values():
     if _spec.get('modalities', ('rgb', 'audio')) != ('rgb', ) and \
             _spec.get('modalities') != ('audio', ):
         _spec.setdefault('prediction', 'mix')
-#: Task variants (``--variant``): the frozen paradox task, and one in which
+#: Task variants (``--variant``): the frozen paradox task; one in which
 #: B is close to chance and has nothing to memorise (its weak cue under
 #: noise redrawn at every load): a head that barely learns also barely
-#: overfits, and G / O^2 may then give it the largest weight.
+#: overfits, and G / O^2 may then give it the largest weight; and one with
+#: groups ("speakers" of 5 samples and 2 classes each): B's fingerprint is
+#: the group's, the val and test samples come from unseen groups, and a V
+#: drawn sample by sample shares its groups with training (compare the
+#: ``-group-v`` G-Blend strategies, whose V is whole groups).
 VARIANTS: Dict[str, dict] = {
     'paradox': {},
     'near-chance': dict(audio_cue=0.5, audio_noise=0.0, fingerprint=0.0,
                         fingerprint_dim=0, audio_fresh_noise=True),
+    'groups': dict(group_size=5, group_classes=2),
 }
 #: Baselines that also run on exactly the samples G-Blend trains on.
 PART_BASELINES = ('rgb-only', 'audio-only', 'naive-fusion', 'aux-heads',
@@ -459,6 +476,43 @@ def _weights_summary(runs: List[dict]) -> Optional[dict]:
     return out
 
 
+def _memorising_weights(record: dict) -> Dict[str, float]:
+    """B's weight in one G-Blend run: at its first estimate, averaged over
+    its estimates (each holds for a super-epoch), and at the end."""
+    estimates = [e['weights'][MEMORISING] for e in record['history']
+                 if MEMORISING in e.get('weights', {})]
+    return dict(first=estimates[0], mean=statistics.fmean(estimates),
+                final=record['weights'][MEMORISING]) if estimates else {}
+
+
+def group_v_summary(records: Sequence[dict]) -> List[dict]:
+    """Each G-Blend strategy with V in whole groups against the same
+    strategy with V drawn sample by sample, seed by seed: the weight each
+    gives the memorising modality (:func:`_memorising_weights`) and the
+    share of seeds in which the group V gives it less."""
+    by = {(r['strategy'], r['seed']): r for r in records}
+    rows = []
+    for name in sorted({r['strategy'] for r in records}):
+        if not name.endswith(GROUP_SUFFIX):
+            continue
+        base = name[:-len(GROUP_SUFFIX)]
+        pairs = [(_memorising_weights(by[(base, seed)]),
+                  _memorising_weights(r))
+                 for (n, seed), r in sorted(by.items())
+                 if n == name and (base, seed) in by]
+        pairs = [(a, b) for a, b in pairs if a and b]
+        if not pairs:
+            continue
+        row = dict(strategy=name, reference=base, n=len(pairs))
+        for key in ('first', 'mean', 'final'):
+            row[key] = dict(
+                random_v=statistics.fmean(a[key] for a, _ in pairs),
+                group_v=statistics.fmean(b[key] for _, b in pairs),
+                less=sum(b[key] < a[key] for a, b in pairs))
+        rows.append(row)
+    return rows
+
+
 def summarize(records: Sequence[dict]) -> dict:
     """Per-strategy means and the paired comparisons (see the module
     docstring)."""
@@ -516,7 +570,7 @@ def summarize(records: Sequence[dict]) -> dict:
             if row is not None:
                 comparisons.append(dict(reference_label=label, **row))
     return dict(strategies=per, references=references,
-                comparisons=comparisons)
+                comparisons=comparisons, group_v=group_v_summary(records))
 
 
 # reports ------------------------------------------------------------------
@@ -613,6 +667,22 @@ def render_markdown(summary: dict, split: str, wall: Optional[float] = None,
             for name, c in checks.items():
                 lines.append(f"| {name} | {c['estimates']} | {c['max']:.3f}"
                              f" | {c['mean']:.3f} | {c['median']:.3f} |")
+    if summary.get('group_v'):
+        lines += [
+            '', '## V in whole groups against V drawn sample by sample', '',
+            f'The weight G-Blend gives the memorising modality '
+            f'({MEMORISING}), mean over seeds with a random V → with a '
+            'group V, and the seeds in which the group V gives it less: at '
+            "the first estimate, averaged over the run's estimates, at "
+            'the end.', '',
+            '| strategy | seeds | first estimate | mean over estimates '
+            '| final |', '|---|---|---|---|---|']
+        for row in summary['group_v']:
+            cells = [f"{row[k]['random_v']:.3f} → {row[k]['group_v']:.3f}"
+                     f" (less in {row[k]['less']}/{row['n']})"
+                     for k in ('first', 'mean', 'final')]
+            lines.append(f"| {row['strategy']} | {row['n']} | "
+                         + ' | '.join(cells) + ' |')
     if wall is not None:
         lines += ['', f'Wall time of this call: {wall:.0f} s.']
     return '\n'.join(lines) + '\n'
@@ -662,9 +732,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='keep every run\'s work dir')
     parser.add_argument('--variant', choices=list(VARIANTS),
                         default='paradox',
-                        help='the task: the frozen paradox task, or '
+                        help='the task: the frozen paradox task, '
                         'near-chance (B close to chance, nothing to '
-                        'memorise)')
+                        'memorise) or groups (B memorises groups; test on '
+                        'unseen groups)')
     parser.add_argument('--set', nargs='*', default=[], metavar='KEY=VALUE',
                         help='override paradox_config arguments (task '
                         'exploration; the frozen task has none)')

@@ -410,3 +410,58 @@ def test_quick_replay_run_trains_on_the_whole_set(tmp_path):
     assert record['rules']['best-val-head'] in (
         record['rules'][f'head:{h}'] for h in ('audio', 'rgb', 'fused'))
     assert record['head_top1']['fused'] is not None
+
+
+def test_group_variant_fingerprints_belong_to_groups_unseen_at_test():
+    task = mt.VARIANTS['groups']
+    cfg = toy.paradox_config('unused', seed=2, **task)
+    train = DATASETS.build(cfg['train_dataloader']['dataset'])
+    test = DATASETS.build(cfg['test_dataloader']['dataset'])
+    infos = [train.get_data_info(i) for i in range(len(train))]
+    by_group = {}
+    for info in infos:
+        by_group.setdefault(info['group'], []).append(info)
+    assert len(by_group) == len(infos) // task['group_size']
+    fp = slice(16, None)  # after B's cue block
+    for members in by_group.values():
+        assert len(members) == task['group_size']
+        # a group: one fingerprint, its own few classes
+        assert len({m['audios'][0, fp].tobytes() for m in members}) == 1
+        assert len({m['label'] for m in members}) <= task['group_classes']
+    # every class occurs; test samples come from groups of their own
+    assert {i['label'] for i in infos} == set(range(10))
+    tested = {test.get_data_info(i)['group'] for i in range(len(test))}
+    assert not tested & set(by_group)
+    # the frozen task is unchanged: a fingerprint per sample, no groups
+    frozen = DATASETS.build(toy.paradox_config('unused', seed=2)[
+        'train_dataloader']['dataset'])
+    assert 'group' not in frozen.get_data_info(0)
+
+
+def test_group_v_strategies_split_by_group_and_are_summarised():
+    cfg = mt.build_config('gblend-online-shadow' + mt.GROUP_SUFFIX, 1, 'val',
+                          'unused', mt.VARIANTS['groups'])
+    split = cfg['train_dataloader']['dataset']
+    assert split['group'] == dict(key='group')
+    assert mt.on_gblend_part('gblend-online-shadow' + mt.GROUP_SUFFIX)
+
+    def run(name, seed, audio):
+        return dict(strategy=name, seed=seed, top1=0.7, head_top1={},
+                    train_samples=540, seconds=1.0,
+                    weights=dict(audio=audio[-1], rgb=0.5, fused=0.5 -
+                                 audio[-1]),
+                    history=[dict(epoch=10 + 5 * i, weights=dict(audio=a))
+                             for i, a in enumerate(audio)])
+
+    name = 'gblend-online-shadow'
+    records = [run(name, 0, [0.3, 0.5]), run(name + mt.GROUP_SUFFIX, 0,
+                                              [0.1, 0.2]),
+               run(name, 1, [0.2, 0.2]), run(name + mt.GROUP_SUFFIX, 1,
+                                              [0.1, 0.4])]
+    rows = mt.summarize(records)['group_v']
+    assert len(rows) == 1 and rows[0]['n'] == 2
+    assert rows[0]['first'] == dict(random_v=pytest.approx(0.25),
+                                    group_v=pytest.approx(0.1), less=2)
+    assert rows[0]['mean']['less'] == 1 and rows[0]['final']['less'] == 1
+    text = mt.render_markdown(mt.summarize(records), 'test')
+    assert '0.250 → 0.100 (less in 2/2)' in text

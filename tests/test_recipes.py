@@ -57,7 +57,7 @@ def on_media(dataset, root):
 
 
 def test_every_recipe_is_tested():
-    assert len(RECIPES) == 11
+    assert len(RECIPES) == 12
 
 
 @pytest.mark.slow
@@ -111,3 +111,41 @@ def test_the_readme_own_data_config(small_demo, tmp_path):
                     cfg.test_dataloader.dataset):
         assert len(DATASETS.build(dataset)) == 8
         assert dataset.data_prefix['video'] == str(small_demo / 'data')
+
+
+GROUPED_RECIPES = {
+    # the test splits are by group: V holds out whole groups
+    'ucf101/gblend-online_r3d50-rgb_r3d50-flow_8xb16-8x8x1-100e_'
+    'ucf101-split1-rgb-flow.py': (
+        lambda c, g, k: f'v_Class{c}_g{g + 8:02d}_c{k + 1:02d}.avi',
+        lambda name: name.split('_g')[1][:2]),
+    'crema_d/gblend-online_r18-rgb_r18-audio_1xb64-1x1x3-100e_'
+    'crema-d-av.py': (
+        lambda c, g, k: f'{1001 + g}_{["IEO", "DFA", "ITS"][k % 3]}_'
+                        f'{["ANG", "DIS", "FEA", "HAP", "NEU", "SAD"][c]}_XX'
+                        f'{k}.flv',
+        lambda name: name[:4]),
+}
+
+
+@pytest.mark.parametrize('name', sorted(GROUPED_RECIPES))
+def test_grouped_recipes_hold_out_whole_groups(name, tmp_path):
+    """On a list of the dataset's own file names (UCF-101's training groups
+    8-25, CREMA-D's actors), V and the training part share no group."""
+    path_of, group_of = GROUPED_RECIPES[name]
+    lines = [f'{path_of(c, g, k)} {c}\n' for c in range(6)
+             for g in range(18) for k in range(3)]
+    (tmp_path / 'list.txt').write_text(''.join(lines))
+    cfg = Config.fromfile(osp.join(REPO, 'configs', name))
+    split = cfg.train_dataloader.dataset
+    assert split.type == 'HeldOutSplitDataset' and split.get('group')
+    dataset = dict(on_media(split, tmp_path), pipeline=[])
+    groups = {}
+    for part in ('train', 'heldout', 'probe'):
+        built = DATASETS.build(dict(split.to_dict(), part=part,
+                                    dataset=dataset))
+        groups[part] = {group_of(osp.basename(
+            built.get_data_info(i)['filename'])) for i in range(len(built))}
+    assert groups['heldout'] and not groups['heldout'] & groups['train']
+    assert groups['probe'] <= groups['train']
+    assert len(groups['heldout']) + len(groups['train']) == 18

@@ -3,7 +3,8 @@ seeds, and compare them with paired statistics.
 
     python tools/compare_strategies.py [--config MY_FUSION_CONFIG.py]
         [--set core|extra ...] [--strategies NAME ...] [--seeds 0 1 2]
-        [--heldout-fraction 0.4] [--data-root DIR] [--epochs N]
+        [--heldout-fraction 0.4] [--heldout-group REGEX] [--data-root DIR]
+        [--epochs N]
         [--work-dir work_dirs/compare] [--reuse comparison.json]
 
 Every strategy is derived from ONE base config, a multi-modal late-fusion
@@ -112,11 +113,13 @@ import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from mmaction_gblend.datasets.group_split import \
+    check_group_spec  # noqa: E402
 from mmaction_gblend.evaluation.paired_statistics import (  # noqa: E402
     paired_comparison)
 
@@ -260,6 +263,11 @@ class Derivation:
             OGM-GE optimizer wrapper) and with an epoch-based
             ``train_cfg``.
         heldout_fraction: G-Blend's held-out fraction (of each class).
+        heldout_group: Hold out whole groups (``HeldOutSplitDataset``'s
+            ``group``: a regular expression over the paths, or a dict);
+            default: the base config's own split's, if it has one, else
+            samples one by one. Every split of the comparison (G-Blend's
+            and the same-clips baselines') is then by group.
         epochs: A shorter schedule (``train_cfg.max_epochs``, no
             ``param_scheduler``); the G-Blend, OGM-GE and OPM schedules are
             scaled to it.
@@ -280,6 +288,7 @@ class Derivation:
 
     def __init__(self, config: str = DEFAULT_CONFIG,
                  heldout_fraction: float = DEFAULT_HELDOUT_FRACTION,
+                 heldout_group: Union[None, str, dict] = None,
                  epochs: Optional[int] = None,
                  data_root: Optional[str] = None,
                  val_every_epoch: bool = False,
@@ -294,6 +303,12 @@ class Derivation:
             raise ValueError('--heldout-fraction must be in (0, 1), got '
                              f'{heldout_fraction}')
         self.heldout_fraction = float(heldout_fraction)
+        base_split = _plain(self.cfg.train_dataloader['dataset'])
+        if heldout_group is None and base_split.get('type') == SPLIT_DATASET:
+            heldout_group = base_split.get('group')
+        check_group_spec(heldout_group, '--heldout-group')
+        #: ``HeldOutSplitDataset.group`` of every split (None: by sample).
+        self.heldout_group = heldout_group
         self.epochs = epochs
         self.val_every_epoch = val_every_epoch
         if eval_split not in EVAL_SPLITS:
@@ -406,8 +421,12 @@ class Derivation:
         if part:
             dataset = dict(type=SPLIT_DATASET, part='train',
                            fraction=self.heldout_fraction, seed=HELDOUT_SEED,
-                           dataset=dataset)
+                           dataset=dataset, **self._group())
         return dataset
+
+    def _group(self) -> dict:
+        return {} if self.heldout_group is None else dict(
+            group=self.heldout_group)
 
     def _root_args(self, split: str) -> dict:
         return dict(ann_file=osp.join(self.data_root, f'{split}_list.txt'),
@@ -423,7 +442,9 @@ class Derivation:
             # the main run on the whole training set, the shadows on it
             # minus V: the same V as the online runs'
             hook = dict(OFFLINE_HOOK, heldout_fraction=self.heldout_fraction,
-                        seed=HELDOUT_SEED)
+                        seed=HELDOUT_SEED,
+                        **{'heldout_' + k: v
+                           for k, v in self._group().items()})
             # An offline shadow estimate (one, over the whole training)
             # does not use warmup/super_epochs; they are given on a
             # schedule shorter than the hook's default warm-up, which its
@@ -921,6 +942,8 @@ def report(results: Sequence[dict], derivation: Derivation,
         f"{' (--epochs)' if d.epochs else ''}; G-Blend: warm-up and "
         f'super-epochs of {_epochs(epochs)}, held-out fraction '
         f'{d.heldout_fraction} '
+        + (f'in whole groups (`{d.heldout_group}`) '
+           if d.heldout_group is not None else '') +
         f'(split seed {HELDOUT_SEED}). `{PART_SUFFIX}`: trained on the '
         'clips G-Blend trains on (the training set minus its held-out '
         f'part). Top-1 on the {d.eval_split} split, %, mean ± std over '
@@ -1091,6 +1114,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default=DEFAULT_HELDOUT_FRACTION,
                         help="G-Blend's held-out fraction (default: the "
                         "demo's %(default)s)")
+    parser.add_argument('--heldout-group', default=None, metavar='REGEX',
+                        help='hold out whole groups: a regular expression '
+                        'whose first capture group, searched in each '
+                        "clip's path, names its group (UCF-101: "
+                        "'_g(\\d+)_c'); set it when the test split is by "
+                        'actor, speaker, scene or source video')
     parser.add_argument('--data-root', default=None,
                         help='data laid out as the demo data (default: the '
                         "config's own)")
@@ -1116,7 +1145,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     try:
         derivation = Derivation(args.config, args.heldout_fraction,
-                                args.epochs, args.data_root,
+                                args.heldout_group, args.epochs, args.data_root,
                                 args.val_every_epoch, args.eval_split,
                                 args.work_dir)
     except ValueError as err:

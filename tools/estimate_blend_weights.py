@@ -2,6 +2,7 @@
 
     python tools/estimate_blend_weights.py CONFIG [--estimator shadow]
         [--epochs N] [--checkpoint CKPT] [--shadow-fraction 0.25]
+        [--heldout-group REGEX]
 
 The answer to "how do I compute the weights for my own dataset?": runs the
 offline estimate of the paper (Algorithm 2) with the config's data and model,
@@ -16,7 +17,10 @@ with uniform weights and reads the change of its heads' losses, per unit
 weight.
 The train dataset should be wrapped in ``HeldOutSplitDataset(part='train')``
 (see the G-Blend configs); ``--allow-overlap`` measures on samples the model
-also trains on instead.
+also trains on instead. ``--heldout-group REGEX`` holds out whole groups
+(``HeldOutSplitDataset``'s ``group``; the config's own split keeps its own
+and refuses another): set it when the test split is by actor, speaker,
+scene or source video.
 """
 import argparse
 import copy
@@ -60,6 +64,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='fraction of the training set (per class) the '
                         'shadow copies train on, for the whole horizon')
     parser.add_argument('--min-weight', type=float, default=0.0)
+    parser.add_argument('--heldout-group', default=None, metavar='REGEX',
+                        help='hold out whole groups: the first capture '
+                        "group of REGEX in each sample's path names its "
+                        'group')
     parser.add_argument('--allow-overlap', action='store_true',
                         help='the train dataset is not a HeldOutSplitDataset')
     add_runner_arguments(parser)
@@ -96,6 +104,8 @@ def build_config(args: argparse.Namespace):
         super_epochs=epochs, weights='uniform',
         shadow_fraction=args.shadow_fraction, min_weight=args.min_weight,
         exclude_heldout=not args.allow_overlap, **horizon)
+    if args.heldout_group is not None:
+        hook['heldout_group'] = args.heldout_group
     cfg.custom_hooks = kept + [hook]
     cfg.train_cfg.max_epochs = max_epochs
     cfg.train_cfg.val_interval = max_epochs + 1  # no validation

@@ -1,6 +1,8 @@
 # UCF-101 (split 1), RGB + TV-L1 optical flow: a 3D ResNet-50 per stream
 # (RGB from inflated ImageNet weights, flow from scratch), concat fusion,
 # online G-Blend (8% held out, estimates after 10 epochs, then every 5).
+# The official splits test on unseen groups (v_<Class>_g<NN>_c<MM>: the same
+# actors and scenes), so V holds out whole group numbers too.
 # The RGB frames come from the videos, the flow frames from the folders
 # mmaction2's build_rawframes.py writes beside them (see README.md).
 _base_ = [
@@ -54,6 +56,7 @@ train_dataloader = dict(
     dataset=dict(
         _base_.heldout_split,
         seed=0,
+        group=r'_g(\d+)_c',
         dataset=dict(dataset, ann_file=ann_file_train,
                      pipeline=train_pipeline)))
 val_dataloader = dict(

@@ -39,6 +39,9 @@ from mmengine.logging import print_log
 
 from ..utils.choices import check_choice
 from .errors import BadSampleError
+from .group_split import (GroupSpec, check_group_spec, choose_heldout_groups,
+                          describe_group_split, describe_spec,
+                          no_group_heldout_message, sample_groups)
 
 # Tags mixed into the per-class seeds, so the held-out and the probe draws
 # are independent streams ("HELD" and "PROB" in ASCII).
@@ -186,15 +189,24 @@ def _subset_count(n: int, fraction: float) -> int:
 
 
 def _split_by_keys(
-        keys: np.ndarray, fraction: float, seed: int,
-        probe_size: Optional[int], subset: Optional[float] = None
+    keys: np.ndarray,
+    fraction: float,
+    seed: int,
+    probe_size: Optional[int],
+    subset: Optional[float] = None,
+    heldout_samples: Optional[np.ndarray] = None
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The split; ``heldout_samples`` (a boolean mask over the samples, the
+    members of the held-out groups) replaces the per-class draw of V."""
     members = _class_members(keys)
     heldout_parts: List[np.ndarray] = []
     train_members: Dict[int, np.ndarray] = {}
     for c, idx in members.items():
-        chosen = _draw(idx, _heldout_count(len(idx), fraction), seed,
-                       HELDOUT_SEED_TAG, c)
+        if heldout_samples is None:
+            chosen = _draw(idx, _heldout_count(len(idx), fraction), seed,
+                           HELDOUT_SEED_TAG, c)
+        else:
+            chosen = idx[heldout_samples[idx]]
         heldout_parts.append(chosen)
         train_members[c] = np.setdiff1d(idx, chosen, assume_unique=True)
     heldout = np.sort(np.concatenate(heldout_parts)).astype(np.int64)
@@ -243,6 +255,7 @@ def stratified_heldout_split(
     fraction: float = 0.08,
     seed: int = 0,
     probe_size: Optional[int] = None,
+    groups: Optional[Sequence[str]] = None,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split training-set indices into train, held-out ``V`` and probe ``T'``.
 
@@ -264,6 +277,12 @@ def stratified_heldout_split(
       (largest remainders, ties to the smaller label), drawn per class like
       ``V`` but from an independent stream (a ``probe`` tag in the seed).
 
+    With ``groups``, ``V`` is made of whole groups instead
+    (:func:`~mmaction_gblend.datasets.group_split.choose_heldout_groups`:
+    a seeded greedy pass that brings every class's held-out share as close
+    to ``fraction`` as whole groups allow); train and the probe are then
+    drawn from the other groups only.
+
     The paper holds out 8% of the training set for Kinetics and mini-Sports
     and 13% for mini-AudioSet.
 
@@ -275,6 +294,8 @@ def stratified_heldout_split(
         seed: The seed, an integer ``>= 0``.
         probe_size: The size of the probe ``T'``; defaults to the size of
             ``V`` (at most the size of train).
+        groups: ``None``, or each sample's group (e.g. its actor or source
+            video): whole groups are held out.
 
     Returns:
         ``(train, heldout, probe)``: sorted ``int64`` arrays of indices into
@@ -292,7 +313,32 @@ def stratified_heldout_split(
     fraction = _check_fraction(fraction)
     seed = _check_seed(seed)
     probe_size = _check_probe_size_type(probe_size)
-    return _split_by_keys(_stratum_keys(labels), fraction, seed, probe_size)
+    keys = _stratum_keys(labels)
+    heldout_samples = None
+    if groups is not None:
+        if len(groups) != len(keys):
+            raise ValueError(f'{len(groups)} groups for {len(keys)} labels')
+        heldout_samples, _ = _heldout_groups(
+            keys, [str(g) for g in groups], fraction, seed,
+            GroupSpec(None, None, 'groups'))
+    return _split_by_keys(keys, fraction, seed, probe_size,
+                          heldout_samples=heldout_samples)
+
+
+def _heldout_groups(keys: np.ndarray, names: List[str], fraction: float,
+                    seed: int, spec: GroupSpec) -> Tuple[np.ndarray, str]:
+    """The samples of the held-out groups (a boolean mask) and the log
+    line that describes them."""
+    group_names, codes = np.unique(np.asarray(names, dtype=object),
+                                   return_inverse=True)
+    codes = codes.astype(np.int64).reshape(-1)
+    chosen = choose_heldout_groups(codes, keys, fraction, seed)
+    if not chosen.any():
+        raise ValueError(
+            no_group_heldout_message(spec, names[0], len(group_names),
+                                     len(np.unique(keys))))
+    return chosen[codes], describe_group_split(
+        list(group_names), chosen, keys, codes, describe_spec(spec))
 
 
 def label_from_data_info(label: Any) -> Label:
@@ -376,6 +422,16 @@ class HeldOutSplitDataset:
             becomes ``subset`` of each class's training samples (rounded
             half up, at least one), drawn from a stream of its own, and
             ``'probe'`` is drawn from it. Not allowed with ``part='all'``.
+        group: ``None`` (default: samples are held out one by one), or
+            where each sample's group comes from, to hold out whole groups
+            (set it whenever the test split is by subject, speaker, actor,
+            scene or source video): a regular expression searched in the
+            sample's path, whose first capture group names the group
+            (UCF-101: ``r'_g(\\d+)_c'``; CREMA-D: ``r'(\\d{4})_[A-Z]{3}_'``),
+            or ``dict(key=..., regex=...)``: a data-info field (a column of
+            a JSON annotation file), its value or the pattern's first
+            capture group in it. See
+            :mod:`~mmaction_gblend.datasets.group_split`.
         lazy_init: Defer reading the labels and splitting to
             :meth:`full_init` (mmengine's convention; data loaders and the
             Runner call it).
@@ -388,9 +444,11 @@ class HeldOutSplitDataset:
                  seed: int = 0,
                  probe_size: Optional[int] = None,
                  subset: Optional[float] = None,
+                 group: Union[None, str, dict] = None,
                  lazy_init: bool = False) -> None:
         self.part = check_choice('HeldOutSplitDataset.part', part,
                                  SPLIT_PARTS)
+        self.group = check_group_spec(group)
         try:
             self.fraction = _check_fraction(fraction)
         except ValueError as err:  # name the config key, not the argument
@@ -415,6 +473,7 @@ class HeldOutSplitDataset:
         self._metainfo = dataset.metainfo
         self._parts: Dict[str, np.ndarray] = {}
         self._class_keys = np.empty(0, dtype=np.int64)
+        self._group_names: List[str] = []
         self._fully_initialized = False
         if not lazy_init:
             self.full_init()
@@ -429,13 +488,23 @@ class HeldOutSplitDataset:
         if self._fully_initialized:
             return
         self.dataset.full_init()
-        labels = [
-            label_from_data_info(self._label_field(i))
-            for i in range(len(self.dataset))
+        infos = [
+            self.dataset.get_data_info(i) for i in range(len(self.dataset))
         ]
-        keys = _stratum_keys(labels)
+        keys = _stratum_keys([
+            label_from_data_info(self._label_field(info, i))
+            for i, info in enumerate(infos)
+        ])
+        heldout_samples, groups_line = None, ''
+        if self.group is not None:
+            self._group_names = sample_groups(infos, self.group)
+            heldout_samples, groups_line = _heldout_groups(
+                keys, self._group_names, self.fraction, self.seed,
+                self.group)
+            groups_line = '; ' + groups_line
         train, heldout, probe = _split_by_keys(keys, self.fraction, self.seed,
-                                               self.probe_size, self.subset)
+                                               self.probe_size, self.subset,
+                                               heldout_samples)
         self._class_keys = keys
         self._parts = dict(
             train=train,
@@ -450,11 +519,11 @@ class HeldOutSplitDataset:
             f'{len(probe)}, {len(np.unique(keys))} classes; '
             f'heldout_fraction={self.fraction}, seed={self.seed}'
             + (f', training subset {self.subset}' if self.subset else '')
-            + ')',
+            + ')' + groups_line,
             logger='current')
 
-    def _label_field(self, index: int) -> Any:
-        info = self.dataset.get_data_info(index)
+    @staticmethod
+    def _label_field(info: dict, index: int) -> Any:
         if 'label' not in info:
             raise ValueError(
                 f'HeldOutSplitDataset: sample {index} '
@@ -538,11 +607,19 @@ class HeldOutSplitDataset:
 
         Returns:
             ``part``, ``fraction``, ``seed``, ``num_samples`` (``{part:
-            count}`` for all four parts) and ``per_class`` (``{class:
+            count}`` for all four parts), ``per_class`` (``{class:
             {part: count}}``, classes being the labels the split is
-            stratified by).
+            stratified by) and, with ``group``, ``groups`` (``{part:
+            sorted group names}``).
         """
         self._ensure_init()
+        summary: Dict[str, Any] = {}
+        if self._group_names:
+            names = np.asarray(self._group_names, dtype=object)
+            summary['groups'] = {
+                part: sorted(set(names[idx].tolist()))
+                for part, idx in self._parts.items()
+            }
         per_class: Dict[int, Dict[str, int]] = {}
         for c in np.unique(self._class_keys):
             per_class[int(c)] = {
@@ -557,7 +634,8 @@ class HeldOutSplitDataset:
                 name: int(len(idx))
                 for name, idx in self._parts.items()
             },
-            per_class=per_class)
+            per_class=per_class,
+            **summary)
 
     def __repr__(self) -> str:
         size = len(self._parts[self.part]) \
@@ -579,7 +657,8 @@ def heldout_split_config(train_dataset: dict,
                          fraction: float,
                          seed: int,
                          exclude_heldout: bool = True,
-                         owner: str = 'GradientBlendingHook') -> dict:
+                         owner: str = 'GradientBlendingHook',
+                         group: Union[None, str, dict] = None) -> dict:
     """The training dataset config as a :class:`HeldOutSplitDataset` config.
 
     Args:
@@ -593,17 +672,27 @@ def heldout_split_config(train_dataset: dict,
             (a split of ``part='all'`` is kept): the model also trains on
             the held-out samples.
         owner: Who asks, for the messages.
+        group: Whole groups to hold out (``HeldOutSplitDataset.group``),
+            when it is not a split already; a split with another group is
+            an error.
 
     Returns:
         A copy: the split, or the dataset wrapped in one.
 
     Raises:
         ValueError: A split of another part than ``'train'`` (or
-            ``'all'`` without ``exclude_heldout``), or, with
-            ``exclude_heldout``, a dataset that is not a split.
+            ``'all'`` without ``exclude_heldout``), a split whose group
+            differs from ``group``, or, with ``exclude_heldout``, a dataset
+            that is not a split.
     """
     dataset = copy.deepcopy(train_dataset)
     if _is_split(dataset):
+        if group is not None and dataset.get('group') != group:
+            raise ValueError(
+                f'{owner}: heldout_group={group!r} but '
+                'train_dataloader.dataset is a HeldOutSplitDataset with '
+                f'group={dataset.get("group")!r}; set the group in one '
+                'place')
         part = dataset.get('part', 'train')
         if part != 'train' and (exclude_heldout or part != 'all'):
             raise ValueError(
@@ -615,11 +704,15 @@ def heldout_split_config(train_dataset: dict,
         raise ValueError(
             f'{owner}: wrap train_dataloader.dataset in '
             "dict(type='HeldOutSplitDataset', part='train', "
-            'fraction=..., dataset=...) so the held-out samples stay out '
+            'fraction=...' + (f', group={group!r}' if group else '')
+            + ', dataset=...) so the held-out samples stay out '
             'of training, or set exclude_heldout=False to measure on '
             'samples the model also trains on (not the paper\'s method)')
-    return dict(type=SPLIT_DATASET, dataset=dataset, part='all',
-                fraction=fraction, seed=seed)
+    split = dict(type=SPLIT_DATASET, dataset=dataset, part='all',
+                 fraction=fraction, seed=seed)
+    if group is not None:
+        split['group'] = group
+    return split
 
 
 def measurement_config(split: dict,

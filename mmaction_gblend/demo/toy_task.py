@@ -58,7 +58,7 @@ on one CPU thread.
 """
 import math
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -243,7 +243,8 @@ PARADOX_TASK: Dict[str, Any] = dict(
     num_classes=10, task_seed=0,
     rgb_dim=64, rgb_cue=3.0, rgb_presence=0.8, rgb_noise=1.0,
     audio_dim=16, audio_cue=2.0, audio_noise=1.0,
-    fingerprint_dim=2048, fingerprint=0.1, audio_fresh_noise=False)
+    fingerprint_dim=2048, fingerprint=0.1, audio_fresh_noise=False,
+    group_size=0, group_classes=2)
 
 
 def paradox_task(**overrides: Any) -> Dict[str, Any]:
@@ -361,6 +362,18 @@ class ToyParadoxDataset(BaseDataset):
     samples of one task. Each sample also has a ``noise_seed``, the seed of
     its fixed noise in a deterministic pipeline, and ``rgb_present``.
 
+    **Groups** (``group_size`` > 0, the group variant): the samples come
+    in groups of ``group_size`` (a "speaker"), sample ``i`` in group ``i //
+    group_size``. Each group draws ``group_classes`` classes, and its
+    samples take them in turn; the fingerprint block is the group's
+    (``fingerprint * f_g``, one per group) instead of the sample's. A model
+    memorises which classes a group's fingerprint goes with: that holds for
+    unseen samples of a seen group (a held-out part drawn sample by
+    sample) and fails on unseen groups, which every val and test sample
+    comes from (each split draws its own groups). A's cue does not depend
+    on the group. Each sample's ``group`` (``'<split>-<g>'``) is in its
+    annotation.
+
     Features are ``[1, dim]`` float32 arrays (one view). Unlike
     :class:`ToyMultiModalDataset` this dataset runs its ``pipeline``, which
     must end with ``PackActionInputs(collect_keys=...)``.
@@ -379,6 +392,9 @@ class ToyParadoxDataset(BaseDataset):
         audio_noise: Scale of B's fixed noise in the cue block.
         fingerprint_dim: Size of B's fingerprint block.
         fingerprint: Scale of B's fingerprint (per value).
+        group_size: Samples per group (0: no groups, a fingerprint per
+            sample).
+        group_classes: Classes per group (with ``group_size``).
         **kwargs: Passed to ``BaseDataset`` (e.g. ``pipeline``).
     """
     METAINFO: dict = dict()
@@ -397,8 +413,18 @@ class ToyParadoxDataset(BaseDataset):
                  audio_noise: float = 1.0,
                  fingerprint_dim: int = 2048,
                  fingerprint: float = 0.1,
+                 group_size: int = 0,
+                 group_classes: int = 2,
                  **kwargs) -> None:
         check_choice('ToyParadoxDataset.split', split, PARADOX_SPLITS)
+        if group_size < 0 or (group_size and
+                              not 1 <= group_classes <= num_classes):
+            raise ValueError(
+                'ToyParadoxDataset: group_size must be >= 0 and '
+                f'group_classes in [1, num_classes], got {group_size} and '
+                f'{group_classes}')
+        self.group_size = group_size
+        self.group_classes = group_classes
         self.num_samples = num_samples
         self.num_classes = num_classes
         self.split = split
@@ -423,14 +449,20 @@ class ToyParadoxDataset(BaseDataset):
         n = self.num_samples
         labels = np.arange(n) % self.num_classes
         present = rng.random(n) < self.rgb_presence
+        if self.group_size:
+            groups, labels = self._group_labels(rng, n)
         imgs = (self.rgb_cue * present[:, None]) * mu['imgs'][labels]
         cue = self.audio_cue * mu['audios'][labels] + \
             self.audio_noise * rng.standard_normal((n, self.audio_dim))
-        fingerprints = self.fingerprint * rng.standard_normal(
-            (n, self.fingerprint_dim))
+        if self.group_size:
+            fingerprints = self.fingerprint * rng.standard_normal(
+                (int(groups.max()) + 1, self.fingerprint_dim))[groups]
+        else:
+            fingerprints = self.fingerprint * rng.standard_normal(
+                (n, self.fingerprint_dim))
         audios = np.concatenate([cue, fingerprints], axis=1)
         noise_seeds = rng.integers(0, 2**63 - 1, size=n)
-        return [
+        infos = [
             dict(label=int(labels[i]), sample_idx=i,
                  rgb_present=bool(present[i]),
                  noise_seed=int(noise_seeds[i]),
@@ -438,6 +470,23 @@ class ToyParadoxDataset(BaseDataset):
                  audios=audios[i][None].astype(np.float32))
             for i in range(n)
         ]
+        if self.group_size:
+            for info, g in zip(infos, groups):
+                info['group'] = f'{self.split}-{int(g)}'
+        return infos
+
+    def _group_labels(self, rng: np.random.Generator,
+                      n: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Each sample's group and label: a group's samples take its
+        ``group_classes`` classes in turn."""
+        groups = np.arange(n) // self.group_size
+        num_groups = int(groups[-1]) + 1
+        classes = np.stack([
+            rng.choice(self.num_classes, self.group_classes, replace=False)
+            for _ in range(num_groups)
+        ])
+        turn = (np.arange(n) % self.group_size) % self.group_classes
+        return groups, classes[groups, turn]
 
 
 def _log_gauss(x: np.ndarray, means: np.ndarray, std: float) -> np.ndarray:
@@ -505,6 +554,7 @@ def paradox_config(work_dir: str,
                    heldout_split: bool = False,
                    train_on_all: bool = False,
                    heldout_fraction: float = 0.1,
+                   heldout_group: Optional[dict] = None,
                    prediction: str = 'head',
                    eval_split: str = 'val',
                    num_train: int = 600,
@@ -546,6 +596,9 @@ def paradox_config(work_dir: str,
             itself, with the same fraction and seed (offline G-Blend on all
             the data, a replay).
         heldout_fraction: The held-out fraction of that split (per class).
+        heldout_group: The split's ``group`` option (``HeldOutSplitDataset``):
+            ``dict(key='group')`` holds out whole groups of the group
+            variant (``group_size`` > 0).
         prediction: The multi-modal model's prediction: ``'head'`` (the
             fused head) or ``'mix'`` (the heads' probabilities mixed by
             weights that ``PredictionMixHook`` fits on the val split after
@@ -582,6 +635,8 @@ def paradox_config(work_dir: str,
             - ``audio_fresh_noise``: Add noise of A's std to B as well,
               redrawn at every training load (B then has nothing to
               memorise beyond its fixed part).
+            - ``group_size``, ``group_classes``: the group variant
+              (:class:`ToyParadoxDataset`); 0: no groups.
 
     Raises:
         TypeError: If a keyword is not one of the task's.
@@ -611,11 +666,14 @@ def paradox_config(work_dir: str,
     train = dict(type='ToyParadoxDataset', split='train',
                  num_samples=num_train, sample_seed=seed,
                  pipeline=train_pipeline, **task)
+    group = dict(group=heldout_group) if heldout_group is not None else {}
     if gblend is not None and train_on_all:
-        gblend = dict(gblend, heldout_fraction=heldout_fraction, seed=seed)
+        gblend = dict(gblend, heldout_fraction=heldout_fraction, seed=seed,
+                      **{'heldout_' + k: v for k, v in group.items()})
     elif gblend is not None or heldout_split:
         train = dict(type='HeldOutSplitDataset', part='train',
-                     fraction=heldout_fraction, seed=seed, dataset=train)
+                     fraction=heldout_fraction, seed=seed, dataset=train,
+                     **group)
 
     def eval_loader(split: str) -> dict:
         return dict(

@@ -810,3 +810,41 @@ def test_reuse_reads_the_old_strategy_names(compare, tmp_path):
     assert set(reused) == {('gblend-online-trajectory', 0), ('rgb-only', 1)}
     assert reused[('gblend-online-trajectory', 0)]['strategy'] == \
         'gblend-online-trajectory'
+
+
+def test_the_held_out_group_reaches_every_split(compare, my_fusion,
+                                                tmp_path):
+    config, _ = my_fusion
+    group = r'_(\d{4})\.mp4'
+    d = compare.Derivation(config, heldout_group=group)
+    part = derived(d, 'naive-fusion@gblend-part', tmp_path)
+    assert part.train_dataloader.dataset.group == group
+    online = derived(d, 'gblend-online-shadow', tmp_path)
+    assert online.train_dataloader.dataset.group == group
+    offline = derived(d, 'gblend-offline', tmp_path)
+    hook = next(h for h in offline.custom_hooks
+                if h.type == 'GradientBlendingHook')
+    assert hook.heldout_group == group
+    assert 'group' not in derived(compare.Derivation(config),
+                                  'gblend-online-shadow',
+                                  tmp_path).train_dataloader.dataset
+    with pytest.raises(ValueError, match='--heldout-group'):
+        compare.Derivation(config, heldout_group=r'_\d{4}')
+
+
+@pytest.mark.slow
+def test_a_comparison_with_a_held_out_group_end_to_end(compare, my_fusion,
+                                                       tmp_path):
+    config, _ = my_fusion
+    work = str(tmp_path / 'compare')
+    group = r'_(\d{4})\.mp4'  # a group per clip: 3 of 9 held out
+    results = run_compare(compare, work, '--config', config, '--seeds', '0',
+                          '--epochs', '1', '--heldout-group', group,
+                          '--strategies', 'naive-fusion@gblend-part',
+                          'gblend-online-shadow')
+    assert [r['train_samples'] for r in results.values()] == [6, 6]
+    text = open(osp.join(work, 'comparison.md')).read()
+    assert f'in whole groups (`{group}`)' in text
+    log = open(osp.join(work, 'gblend-online-shadow', 'seed0',
+                        'train.log')).read()
+    assert f"groups by {group!r} over the path: 3 of 9 held out" in log

@@ -62,3 +62,14 @@ def test_plot_blend_weights(tmp_path):
         tool.read_history(str(history))
     with pytest.raises(FileNotFoundError, match='no G-Blend history'):
         tool.read_history(str(tmp_path / 'nowhere'))
+
+
+def test_estimate_passes_a_held_out_group_to_the_hook(tmp_path):
+    tool = load_script('tools/estimate_blend_weights.py')
+    config = toy_config_file(tmp_path, mode='online', warmup_epochs=9)
+    args = tool.parse_args([config, '--heldout-group', r'_g(\d+)_c',
+                            '--work-dir', str(tmp_path / 'estimate')])
+    hook = tool.build_config(args).custom_hooks[-1]
+    assert hook['heldout_group'] == r'_g(\d+)_c' and hook['mode'] == 'offline'
+    args = tool.parse_args([config, '--work-dir', str(tmp_path / 'e2')])
+    assert 'heldout_group' not in tool.build_config(args).custom_hooks[-1]

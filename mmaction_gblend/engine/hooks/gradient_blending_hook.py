@@ -24,6 +24,7 @@ from ...blending import (INITIAL_LOSS_TOLERANCE, BlendEstimate,
                          bootstrap_weight_intervals, check_blend_weights,
                          paired_standard_errors)
 from ...datasets.dataset_wrappers import dataset_pipeline
+from ...datasets.group_split import check_group_spec
 from ...datasets.heldout_split import (HeldOutSplitDataset,
                                        heldout_split_config,
                                        measurement_config,
@@ -143,6 +144,12 @@ class GradientBlendingHook(Hook):
         heldout_fraction: Fraction of each class held out, in (0, 1), when
             the train dataset is not a ``HeldOutSplitDataset`` (whose own
             fraction wins otherwise).
+        heldout_group: Hold out whole groups (actors, speakers, source
+            videos) when the train dataset is not a ``HeldOutSplitDataset``
+            (whose own ``group`` is used otherwise; a different one is an
+            error): ``HeldOutSplitDataset``'s ``group`` option, a regular
+            expression over each sample's path or ``dict(key=...,
+            regex=...)``. Set it whenever the test split is by group.
         probe_size: Samples of the training probe T' (default: as many as
             held out).
         seed: Seed of the split when the train dataset is not wrapped, and
@@ -235,6 +242,7 @@ class GradientBlendingHook(Hook):
                  super_epochs: int = 5,
                  weights: Union[str, Dict[str, float], None] = 'uniform',
                  heldout_fraction: float = 0.08,
+                 heldout_group: Union[None, str, dict] = None,
                  probe_size: Optional[int] = None,
                  seed: int = 0,
                  exclude_heldout: Optional[bool] = None,
@@ -285,6 +293,7 @@ class GradientBlendingHook(Hook):
         if not 0 < heldout_fraction < 1:
             raise ValueError(f'{HOOK_KEY}.heldout_fraction must be in (0, 1), '
                              f'got {heldout_fraction!r}')
+        check_group_spec(heldout_group, f'{HOOK_KEY}.heldout_group')
         if not 0 < shadow_fraction <= 1:
             raise ValueError(f'{HOOK_KEY}.shadow_fraction must be in '
                              f'(0, 1], got {shadow_fraction}')
@@ -311,6 +320,7 @@ class GradientBlendingHook(Hook):
         self.offline_horizon = offline_horizon
         self.weights = weights
         self.heldout_fraction = heldout_fraction
+        self.heldout_group = heldout_group
         self.probe_size = probe_size
         self.seed = seed
         # offline shadow estimates need V out of the shadows' data only
@@ -358,7 +368,8 @@ class GradientBlendingHook(Hook):
         """The train dataset config as a ``HeldOutSplitDataset``."""
         return heldout_split_config(
             runner.cfg.train_dataloader['dataset'], self.heldout_fraction,
-            self.seed, self.exclude_heldout, owner='GradientBlendingHook')
+            self.seed, self.exclude_heldout, owner='GradientBlendingHook',
+            group=self.heldout_group)
 
     def _measure_pipeline(self, runner: Runner) -> Optional[List[dict]]:
         """The pipeline the measurement loaders run; ``None``: the
