@@ -104,7 +104,9 @@ def describe_spec(spec: GroupSpec) -> str:
     return f'{spec.regex.pattern!r} over the {field}'
 
 
-def _sample_path(info: dict) -> Optional[str]:
+def sample_path(info: dict) -> Optional[str]:
+    """A sample's path: the first of :data:`PATH_KEYS` its annotation has
+    (``None`` if none)."""
     for key in PATH_KEYS:
         if isinstance(info.get(key), str):
             return info[key]
@@ -113,7 +115,7 @@ def _sample_path(info: dict) -> Optional[str]:
 
 def _source(info: dict, spec: GroupSpec, index: int) -> str:
     if spec.key is None:
-        path = _sample_path(info)
+        path = sample_path(info)
         if path is None:
             raise ValueError(
                 f'{spec.where}: sample {index} has no path (none of '
@@ -122,7 +124,7 @@ def _source(info: dict, spec: GroupSpec, index: int) -> str:
         return path
     if spec.key not in info:
         raise ValueError(
-            f'{spec.where}: sample {index} ({_sample_path(info) or "no path"})'
+            f'{spec.where}: sample {index} ({sample_path(info) or "no path"})'
             f' has no annotation field {spec.key!r}')
     return str(info[spec.key])
 
@@ -254,11 +256,12 @@ def describe_group_split(group_names: Sequence[str], chosen: np.ndarray,
             f'training; held out per class: {"; ".join(shares)}')
 
 
-def no_group_heldout_message(spec: GroupSpec, example: str,
+def no_group_heldout_message(where: str, example: str,
                              num_groups: int, num_classes: int) -> str:
-    """The error when no whole group can be held out."""
+    """The error when no whole group can be held out (``where``: the
+    config key)."""
     return (
-        f'{spec.where}: no group can be held out without leaving a class '
+        f'{where}: no group can be held out without leaving a class '
         f'without training samples ({num_groups} groups, {num_classes} '
         'classes): each class has all its samples in one group; check the '
         'pattern '

@@ -39,9 +39,10 @@ from mmengine.logging import print_log
 
 from ..utils.choices import check_choice
 from .errors import BadSampleError
-from .group_split import (GroupSpec, check_group_spec, choose_heldout_groups,
+from .group_split import (check_group_spec, choose_heldout_groups,
                           describe_group_split, describe_spec,
-                          no_group_heldout_message, sample_groups)
+                          no_group_heldout_message, sample_groups,
+                          sample_path)
 
 # Tags mixed into the per-class seeds, so the held-out and the probe draws
 # are independent streams ("HELD" and "PROB" in ASCII).
@@ -319,26 +320,27 @@ def stratified_heldout_split(
         if len(groups) != len(keys):
             raise ValueError(f'{len(groups)} groups for {len(keys)} labels')
         heldout_samples, _ = _heldout_groups(
-            keys, [str(g) for g in groups], fraction, seed,
-            GroupSpec(None, None, 'groups'))
+            keys, [str(g) for g in groups], fraction, seed, 'groups')
     return _split_by_keys(keys, fraction, seed, probe_size,
                           heldout_samples=heldout_samples)
 
 
 def _heldout_groups(keys: np.ndarray, names: List[str], fraction: float,
-                    seed: int, spec: GroupSpec) -> Tuple[np.ndarray, str]:
+                    seed: int, where: str,
+                    source: str = '') -> Tuple[np.ndarray, str]:
     """The samples of the held-out groups (a boolean mask) and the log
-    line that describes them."""
+    line that describes them (``where``: the config key, for the error;
+    ``source``: where the groups come from, for the log)."""
     group_names, codes = np.unique(np.asarray(names, dtype=object),
                                    return_inverse=True)
     codes = codes.astype(np.int64).reshape(-1)
     chosen = choose_heldout_groups(codes, keys, fraction, seed)
     if not chosen.any():
         raise ValueError(
-            no_group_heldout_message(spec, names[0], len(group_names),
+            no_group_heldout_message(where, names[0], len(group_names),
                                      len(np.unique(keys))))
     return chosen[codes], describe_group_split(
-        list(group_names), chosen, keys, codes, describe_spec(spec))
+        list(group_names), chosen, keys, codes, source)
 
 
 def label_from_data_info(label: Any) -> Label:
@@ -369,11 +371,7 @@ def label_from_data_info(label: Any) -> Label:
 
 
 def _sample_name(info: dict, inner_index: int) -> str:
-    for key in ('filename', 'frame_dir', 'img_path', 'audio_path'):
-        if isinstance(info.get(key), str):
-            return info[key]
-    return f'sample {inner_index}'
-
+    return sample_path(info) or f'sample {inner_index}'
 
 @DATASETS.register_module()
 class HeldOutSplitDataset:
@@ -500,7 +498,7 @@ class HeldOutSplitDataset:
             self._group_names = sample_groups(infos, self.group)
             heldout_samples, groups_line = _heldout_groups(
                 keys, self._group_names, self.fraction, self.seed,
-                self.group)
+                self.group.where, describe_spec(self.group))
             groups_line = '; ' + groups_line
         train, heldout, probe = _split_by_keys(keys, self.fraction, self.seed,
                                                self.probe_size, self.subset,
