@@ -317,6 +317,18 @@ def rank_results(out: Union[str, os.PathLike],
     return results
 
 
+def train_from_config(cfg: dict, hooks: Sequence[Hook] = ()) -> Any:
+    """Build a Runner from ``cfg``, register ``hooks`` (in order, beside
+    the config's own) and train; return the Runner."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(Config(cfg))
+    for hook in hooks:
+        runner.register_hook(hook)
+    runner.train()
+    return runner
+
+
 class Interrupt(Exception):
     """Raised by :class:`InterruptAfterEpoch`."""
 

@@ -283,10 +283,8 @@ def test_no_group_straddles_v_and_training_on_two_processes(tmp_path):
 @pytest.mark.slow  # Runners
 def test_a_resumed_run_measures_on_the_same_groups(tmp_path):
     import mmaction_gblend.demo.toy_task as toy
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    from helpers import Interrupt, InterruptAfterEpoch, gblend_hook
+    from helpers import (Interrupt, InterruptAfterEpoch, gblend_hook,
+                         train_from_config)
 
     hook = dict(type='GradientBlendingHook', mode='online',
                 estimator='trajectory', warmup_epochs=1, super_epochs=1,
@@ -302,11 +300,7 @@ def test_a_resumed_run_measures_on_the_same_groups(tmp_path):
             epoch_seed=dict(type='EpochSeedHook'))
         cfg['experiment_name'] = f'{osp.basename(str(work_dir))}-{resume}'
         cfg['resume'] = resume
-        runner = Runner.from_cfg(Config(cfg))
-        for extra in extra_hooks:
-            runner.register_hook(extra)
-        runner.train()
-        return runner
+        return train_from_config(cfg, extra_hooks)
 
     def parts(runner):
         g = gblend_hook(runner)

@@ -29,7 +29,7 @@ from mmaction_gblend.engine.weight_replay import (REPLAY_KEY, Change,
                                                   weights_at)
 from mmaction_gblend.utils.model_wrappers import unwrap
 from helpers import (Interrupt, InterruptAfterEpoch, gblend_hook,
-                     load_script, read_jsonl)
+                     load_script, read_jsonl, train_from_config)
 
 NUM_TRAIN = 80
 ALL = list(range(NUM_TRAIN))
@@ -283,13 +283,8 @@ def paradox_run(work_dir, hook, max_epochs=4, split=True, resume=False,
         f'{osp.basename(str(load_from))}'
     cfg['resume'] = resume
     cfg['load_from'] = load_from
-    runner = Runner.from_cfg(Config(cfg))
     recorder = Recorder()
-    runner.register_hook(recorder)
-    for hook in extra_hooks:
-        runner.register_hook(hook)
-    runner.train()
-    return runner, recorder
+    return train_from_config(cfg, [recorder, *extra_hooks]), recorder
 
 
 def log_text(runner):

@@ -17,7 +17,8 @@ from mmengine.runner import Runner
 
 import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import measure_heads, measure_models, shadow_train
-from helpers import Interrupt, InterruptAfterEpoch, gblend_hook, read_jsonl
+from helpers import (Interrupt, InterruptAfterEpoch, gblend_hook, read_jsonl,
+                     train_from_config)
 
 HOOK = dict(type='GradientBlendingHook', mode='online',
             estimator='trajectory', warmup_epochs=1, super_epochs=1)
@@ -29,11 +30,7 @@ def run(work_dir, max_epochs=3, hook=HOOK, name=None, resume=False,
                          gblend=copy.deepcopy(hook), **kwargs)
     cfg['experiment_name'] = name or osp.basename(str(work_dir))
     cfg['resume'] = resume
-    runner = Runner.from_cfg(Config(cfg))
-    for extra in extra_hooks:
-        runner.register_hook(extra)
-    runner.train()
-    return runner
+    return train_from_config(cfg, extra_hooks)
 
 
 @pytest.mark.slow
