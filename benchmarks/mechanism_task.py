@@ -96,6 +96,24 @@ BASE_STRATEGIES: Dict[str, dict] = {
     # the online estimators with smoothing towards the previous estimate
     # (late in a run every head's G and O are small and the raw weights
     # swing from estimate to estimate)
+    # the cheap estimators of issue 30, each beside Algorithm 1 from the
+    # same checkpoints: Proposition 1 at the checkpoint (first order), and
+    # the shadow estimator on a quarter and a tenth of the training set
+    'gblend-online-first-order': dict(gblend=_gblend(
+        mode='online', estimator='first_order', warmup_epochs=10,
+        super_epochs=5)),
+    'gblend-online-first-order-check': dict(gblend=_gblend(
+        mode='online', estimator='first_order', warmup_epochs=10,
+        super_epochs=5, shadow_check=True)),
+    'gblend-online-shadow-check': dict(gblend=_gblend(
+        mode='online', estimator='shadow', warmup_epochs=10,
+        super_epochs=5, shadow_check=True)),
+    'gblend-online-shadow-quarter-check': dict(gblend=_gblend(
+        mode='online', estimator='shadow', warmup_epochs=10,
+        super_epochs=5, shadow_fraction=0.25, shadow_check=True)),
+    'gblend-online-shadow-tenth-check': dict(gblend=_gblend(
+        mode='online', estimator='shadow', warmup_epochs=10,
+        super_epochs=5, shadow_fraction=0.1, shadow_check=True)),
     'gblend-online-shadow-smoothed': dict(gblend=_gblend(
         mode='online', estimator='shadow', warmup_epochs=10,
         super_epochs=5, smoothing=0.5)),

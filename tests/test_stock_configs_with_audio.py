@@ -125,6 +125,7 @@ def test_gblend_measures_with_the_stock_val_pipeline_plus_audio(
     from types import SimpleNamespace
 
     from mmaction_gblend.engine import GradientBlendingHook
+    from mmaction_gblend.engine.measurement_loaders import LoaderFactory
     name = 'gblend-online_tsn-r50-rgb_r18-audio_8xb32-1x1x3-100e_' \
         'kinetics400-av'
     cfg = Config.fromfile(osp.join(REPO, 'configs', 'stock_with_audio',
@@ -136,8 +137,8 @@ def test_gblend_measures_with_the_stock_val_pipeline_plus_audio(
     cfg.train_dataloader.update(num_workers=0, persistent_workers=False)
     hook = GradientBlendingHook()
     runner = SimpleNamespace(cfg=cfg, seed=0)
-    loader = hook._measure_loader(runner, hook._split_config(runner),
-                                  'heldout')
+    loader = LoaderFactory(runner, 'val', None, None).measurement(
+        hook._split_config(runner), 'heldout')
     assert 0 < len(loader.dataset) < 24
     steps = [type(t).__name__
              for t in loader.dataset.dataset.pipeline.transforms]

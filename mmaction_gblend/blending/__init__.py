@@ -13,7 +13,7 @@
 from .gblend import (BlendEstimate, HeadBlendStats, blend_statistics,
                      check_blend_weights, estimate_blend_weights)
 from .initial_loss import (INITIAL_LOSS_TOLERANCE, far_from_chance,
-                           initial_loss_excess)
+                           initial_loss_check, initial_loss_excess)
 from .modulation import (OGM_COEFFICIENTS, check_coefficient_form,
                          check_epoch_window, clamped_coefficient,
                          continuous_coefficient, describe_epoch_window,
@@ -27,7 +27,7 @@ __all__ = [
     'BlendEstimate', 'HeadBlendStats', 'blend_statistics',
     'estimate_blend_weights', 'check_blend_weights',
     'bootstrap_weight_intervals', 'INITIAL_LOSS_TOLERANCE',
-    'far_from_chance', 'initial_loss_excess',
+    'far_from_chance', 'initial_loss_check', 'initial_loss_excess',
     'paired_standard_errors', 'OGM_COEFFICIENTS', 'check_coefficient_form',
     'check_epoch_window', 'clamped_coefficient', 'continuous_coefficient',
     'describe_epoch_window', 'discrepancy_ratios', 'in_epoch_window',

@@ -4,7 +4,10 @@ from typing import List, NamedTuple, Optional
 from ..utils.choices import check_choice
 
 MODES = ('online', 'offline', 'fixed', 'replay')
-ESTIMATORS = ('trajectory', 'shadow')
+ESTIMATORS = ('trajectory', 'shadow', 'first_order')
+#: Estimators that measure at the start of the super-epoch they set the
+#: weights for (from the model as it is); the others at its end.
+AT_START = ('shadow', 'first_order')
 #: Where the hook's arguments are in a config, for error messages.
 HOOK_KEY = 'custom_hooks[GradientBlendingHook]'
 
@@ -34,7 +37,7 @@ def blend_schedule(mode: str,
     * ``online``: a warm-up super-epoch of ``warmup_epochs`` (the paper:
       10), then one every ``super_epochs`` (the paper: 5).
     * ``offline`` (Algorithm 2): one estimate, then fixed weights. With
-      ``shadow``, from the initial model over the whole training
+      ``shadow`` (or ``first_order``), from the initial model over the whole training
       (``w = GB_Estimate(phi_0, N)``, the paper's N = ``max_epochs``), or
       over ``offline_horizon`` epochs, a cheaper, shorter horizon. With
       ``trajectory`` (no shadow copies), after the warm-up, from the
@@ -42,8 +45,8 @@ def blend_schedule(mode: str,
     * ``fixed`` and ``replay`` (a recorded schedule,
       :mod:`~mmaction_gblend.engine.weight_replay`): none.
 
-    With ``shadow`` (the paper's Algorithm 1) each estimate happens at the
-    start of the super-epoch it sets the weights for, from epoch 0 on; with
+    With ``shadow`` (the paper's Algorithm 1) and ``first_order`` each
+    estimate happens at the start of the super-epoch it sets the weights for, from epoch 0 on; with
     ``trajectory`` at the end of the super-epoch it measured, so the
     warm-up trains with the initial weights. The last super-epoch may be
     shorter when ``max_epochs`` cuts it; an estimate after the last epoch
@@ -71,23 +74,24 @@ def blend_schedule(mode: str,
             f'{HOOK_KEY}.warmup_epochs={warmup_epochs} must be shorter than '
             f'the training (train_cfg.max_epochs={max_epochs}): the '
             'trajectory estimator estimates after the warm-up')
-    if estimator == 'shadow' and warmup_epochs > max_epochs:
+    if estimator in AT_START and mode == 'online' and \
+            warmup_epochs > max_epochs:
         raise ValueError(
             f'{HOOK_KEY}.warmup_epochs={warmup_epochs} is longer than the '
             f'training (train_cfg.max_epochs={max_epochs})')
     if offline_horizon is not None:
-        if mode != 'offline' or estimator != 'shadow':
+        if mode != 'offline' or estimator not in AT_START:
             raise ValueError(
                 f'{HOOK_KEY}.offline_horizon is for mode=\'offline\' with '
-                "estimator='shadow' (the trajectory estimator's horizon is "
-                'warmup_epochs)')
+                f'estimator in {AT_START} (the trajectory estimator\'s '
+                'horizon is warmup_epochs)')
         if int(offline_horizon) != offline_horizon or \
                 not 1 <= offline_horizon <= max_epochs:
             raise ValueError(
                 f'{HOOK_KEY}.offline_horizon must be an integer in '
                 f'[1, train_cfg.max_epochs={max_epochs}], got '
                 f'{offline_horizon!r}')
-    if mode == 'offline' and estimator == 'shadow':
+    if mode == 'offline' and estimator in AT_START:
         return [Estimate(0, int(offline_horizon or max_epochs))]
     starts = [0, warmup_epochs]
     if mode == 'online':
@@ -96,7 +100,7 @@ def blend_schedule(mode: str,
     plan = []
     for start, end in zip(starts, starts[1:] + [max_epochs]):
         end = min(end, max_epochs)
-        if estimator == 'shadow' and start < max_epochs:
+        if estimator in AT_START and start < max_epochs:
             plan.append(Estimate(start, end - start))
         elif estimator == 'trajectory' and start > 0 and start < max_epochs:
             previous = starts[starts.index(start) - 1]

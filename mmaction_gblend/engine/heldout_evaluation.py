@@ -83,6 +83,22 @@ def measure_heads(model: torch.nn.Module,
     return measure_models({'model': (model, heads)}, dataloader)['model']
 
 
+def head_scores(model: MultiHeadModel, inputs: Dict[str, torch.Tensor],
+                batch_size: int, heads: Sequence[str],
+                modalities: Optional[Sequence[str]] = None
+                ) -> Dict[str, torch.Tensor]:
+    """Each head's logits ``[batch, C]``, averaged over a sample's views:
+    what G-Blend's losses are measured on (the plain cross-entropy of
+    these). ``modalities``: the branches to run (default: what the heads
+    read)."""
+    if modalities is None:
+        modalities = model.needed_modalities(heads)
+    maps, _ = model.extract_feat(inputs, modalities)
+    logits = model.head_logits(maps, heads=heads)
+    return {head: logits[head].reshape(
+        (batch_size, -1) + logits[head].shape[1:]).mean(1) for head in heads}
+
+
 @torch.no_grad()
 def measure_models(models: Dict[str, ModelHeads],
                    dataloader: Iterable) -> Dict[str, Dict[str, HeadMeasure]]:
@@ -129,14 +145,12 @@ def measure_models(models: Dict[str, ModelHeads],
             n = labels.shape[0]
             row = 0
             for _, model, heads, modalities, _ in plan:
-                maps, _ = model.extract_feat(data['inputs'], modalities)
-                logits = model.head_logits(maps, heads=heads)
+                scores = head_scores(model, data['inputs'], n, heads,
+                                     modalities)
                 for head in heads:
-                    scores = logits[head].reshape(
-                        (n, -1) + logits[head].shape[1:]).mean(1)
-                    loss = F.cross_entropy(
-                        scores.float(), labels, reduction='none').double()
-                    hits = (scores.argmax(dim=1) == labels).double()
+                    loss = F.cross_entropy(scores[head].float(), labels,
+                                           reduction='none').double()
+                    hits = (scores[head].argmax(dim=1) == labels).double()
                     correct = hits.sum()
                     seen[row].append(torch.stack([loss, hits]))
                     sums[row] += torch.stack([

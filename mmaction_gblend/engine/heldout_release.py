@@ -25,7 +25,7 @@ from .blend_schedule import HOOK_KEY
 from .shadow_training import flatten_schedulers, set_sampler_epoch
 
 __all__ = [
-    'RELEASE_KEY', 'check_release_option', 'check_schedulers_for_release',
+    'RELEASE_KEY', 'HeldOutRelease', 'check_release_option', 'check_schedulers_for_release',
     'release_heldout', 'rebuild_param_schedulers', 'shutdown_workers',
     'whole_set_dataloader_config'
 ]
@@ -171,3 +171,39 @@ def whole_set_dataloader_config(train_dataloader: dict,
                          'a subset (HeldOutSplitDataset.subset); the release '
                          'would add samples that never trained')
     return cfg
+
+
+class HeldOutRelease:
+    """When V joins training (``release_heldout``), and whether it has in
+    this process."""
+
+    def __init__(self) -> None:
+        self.epoch: Optional[int] = None
+        self.loader_cfg: Optional[dict] = None
+        self.released = False
+
+    def plan(self, runner: Runner, split: dict, epoch: int) -> None:
+        """From ``epoch`` on, train on ``split``'s whole set; schedulers
+        the release would cut short are refused now, before training."""
+        if split.get('part', 'train') == 'all':
+            runner.logger.warning(
+                f'{RELEASE_KEY}: the main run trains on the whole training '
+                'set already; there is nothing to release')
+            return
+        self.epoch = epoch
+        self.loader_cfg = whole_set_dataloader_config(
+            runner.cfg.train_dataloader, split)
+        check_schedulers_for_release(runner.param_schedulers, epoch,
+                                     len(runner.train_dataloader))
+
+    def due(self, runner: Runner) -> bool:
+        """From the release epoch on (a resumed run: at its first epoch)."""
+        return self.epoch is not None and not self.released and \
+            runner.epoch >= self.epoch
+
+    def release(self, runner: Runner) -> Tuple[int, int]:
+        """Train on the whole set from now; the sizes before and after."""
+        self.released = True
+        return release_heldout(
+            runner, self.loader_cfg,
+            rebuild_schedulers=self.epoch == 0 and runner.iter == 0)

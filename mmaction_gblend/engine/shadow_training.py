@@ -152,7 +152,9 @@ def shadow_train(model: torch.nn.Module,
                  clip_grad: Optional[dict] = None,
                  schedulers: Sequence = (),
                  epoch_length: Optional[int] = None,
-                 start_epoch: int = 0) -> Dict[str, MultiHeadModel]:
+                 start_epoch: int = 0,
+                 order_epoch: Optional[int] = None
+                 ) -> Dict[str, MultiHeadModel]:
     """Train one copy of ``model`` per head, each on its head's loss alone,
     for ``num_epochs`` passes over ``dataloader``.
 
@@ -166,7 +168,9 @@ def shadow_train(model: torch.nn.Module,
         model: The main model, a
             :class:`~mmaction_gblend.models.recognizers.MultiHeadModel`
             (wrapped or not); left unchanged.
-        optimizer: The main optimizer; copied with its state, left unchanged.
+        optimizer: The main optimizer; each copy gets one of its type and
+            settings with a fresh state (see the module's docstring); left
+            unchanged.
         dataloader: The training batches of one epoch (the main run's
             loader, or one over a subset of its data).
         heads: The heads, one copy each.
@@ -182,6 +186,9 @@ def shadow_train(model: torch.nn.Module,
             of the data uses the sampler's epoch ``start_epoch + e``, the
             order the main run has in that epoch. The sampler is set back to
             ``start_epoch`` at the end.
+        order_epoch: Take pass ``e``'s order from the sampler's epoch
+            ``order_epoch + e`` instead (another order than the main
+            run's); the schedule still follows ``start_epoch``.
 
     Returns:
         ``{head: trained copy}``, in train mode; the copies' optimizers are
@@ -200,6 +207,8 @@ def shadow_train(model: torch.nn.Module,
         # One deepcopy of both keeps the optimizer pointing at the copy's
         # parameters (the memo maps each parameter to its copy).
         shadow, shadow_optimizer = copy.deepcopy((module, optimizer))
+        # a fresh state: no momentum or second moments of the blend
+        shadow_optimizer.state.clear()
         shadow.set_blend_weights(
             {h: float(h == head) for h in shadow.head_names})
         shadow.train()
@@ -208,7 +217,8 @@ def shadow_train(model: torch.nn.Module,
         ], ScheduleFollower(schedulers, shadow_optimizer, epoch_length))
     try:
         for epoch in range(num_epochs):
-            set_sampler_epoch(dataloader, start_epoch + epoch)
+            set_sampler_epoch(dataloader, epoch + (
+                start_epoch if order_epoch is None else order_epoch))
             for step, batch in enumerate(dataloader):
                 data = module.data_preprocessor(batch, True)
                 for head, (shadow, shadow_optimizer, params,

@@ -13,8 +13,9 @@ what a G-Blend history says: its entry at epoch ``p`` set the weights that
 trained epochs ``p`` and on (the trajectory estimator estimates after ``p``
 epochs, the shadow estimator before epoch ``p``).
 
-Pure functions but for reading the source file; the hook applies
-:func:`weights_at` before every training epoch.
+Pure functions but for reading the source file; :class:`WeightReplay`
+holds a run's mapped schedule, and the hook applies it before every
+training epoch.
 """
 import os
 import os.path as osp
@@ -30,7 +31,7 @@ from .history_file import read_history
 __all__ = [
     'REPLAY_KEY', 'REPLAY_EPOCHS', 'ReplaySource', 'Change',
     'read_replay_source', 'replay_option', 'parse_schedule', 'map_schedule',
-    'check_schedule_heads', 'weights_at'
+    'check_schedule_heads', 'weights_at', 'WeightReplay'
 ]
 
 #: Where the hook's replay source is in a config, for messages.
@@ -296,3 +297,66 @@ def weights_at(changes: Sequence[Change], epoch: int,
             current = change
     return (dict(initial) if current is None else dict(current.weights),
             current)
+
+
+class WeightReplay:
+    """The replay of a schedule in a run: mapped and checked before
+    training, applied before every epoch (so a resumed run needs no state).
+
+    Args:
+        source: The schedule read from the hook's ``replay``.
+        replay_epochs: ``'scale'`` or ``'same'`` (:func:`map_schedule`).
+    """
+
+    def __init__(self, source: ReplaySource, replay_epochs: str) -> None:
+        self.source = source
+        self.replay_epochs = replay_epochs
+        self.changes: List[Change] = []
+        self.dropped: List[int] = []
+
+    def start(self, max_epochs: int, initial: Weights,
+              heads: Sequence[str]) -> str:
+        """Map the schedule onto a run of ``max_epochs``, check it against
+        the model's ``heads``; return the log line that describes it."""
+        self.changes, self.dropped = map_schedule(self.source, max_epochs,
+                                                  self.replay_epochs)
+        check_schedule_heads(self.changes, initial, heads)
+        line = ', '.join(f'{h} {w:.4f}' for h, w in initial.items())
+        return (f'G-Blend: replaying {self.source.name} (replay_epochs='
+                f'{self.replay_epochs!r}): from epoch 0 {line}' + ''.join(
+                    f'; from epoch {c.epoch} (source epoch '
+                    f'{c.source_epoch}) ' + ', '.join(
+                        f'{h} {w:.4f}' for h, w in c.weights.items())
+                    for c in self.changes)
+                + (f'; source epochs {self.dropped} dropped (past the last '
+                   "epoch, or on a later change's epoch)"
+                   if self.dropped else ''))
+
+    def at_epoch(self, epoch: int, initial: Weights
+                 ) -> Tuple[Dict[str, float], Optional[Tuple[dict, str]]]:
+        """The weights of ``epoch``, and for a change that starts at it,
+        its history entry and log line (``None`` if none does)."""
+        weights, change = weights_at(self.changes, epoch, initial)
+        if change is None or change.epoch != epoch:
+            return weights, None
+        return weights, (
+            dict(epoch=epoch, mode='replay', estimator='replay',
+                 source=self.source.name, source_epoch=change.source_epoch,
+                 weights=weights),
+            f'G-Blend: replayed weights from epoch {epoch} (source epoch '
+            f'{change.source_epoch}): ' + ', '.join(
+                f'{h} {w:.4f}' for h, w in weights.items()))
+
+    @staticmethod
+    def part_warning(dataset) -> Optional[str]:
+        """The warning for a replay that trains on a part of the training
+        set (``None``: it trains on all of it)."""
+        from ..datasets.heldout_split import HeldOutSplitDataset
+        if not isinstance(dataset, HeldOutSplitDataset) or \
+                dataset.part == 'all':
+            return None
+        return (f'{REPLAY_KEY}: train_dataloader.dataset is a '
+                f'HeldOutSplitDataset with part={dataset.part!r}: the replay '
+                f'trains on that part only ({len(dataset)} samples); set '
+                "part='all' or unwrap the dataset to train on the whole "
+                'training set')

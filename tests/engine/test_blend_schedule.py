@@ -41,7 +41,7 @@ def test_fixed_plans_nothing():
     (('online', 'shadow', 10, 0, 2), 'warmup_epochs must be a positive'),
     (('online', 'shadow', 10, 3, 1.5), 'super_epochs must be a positive'),
     (('online', 'trajectory', 10, 10, 2), 'must be shorter than the train'),
-    (('offline', 'shadow', 10, 11, 2), 'longer than the training'),
+    (('online', 'shadow', 10, 11, 2), 'longer than the training'),
     (('offline', 'shadow', 10, 3, 2, 11), 'offline_horizon must be an int'),
     (('offline', 'shadow', 10, 3, 2, 0), 'offline_horizon must be an int'),
     (('online', 'shadow', 10, 3, 2, 5), "offline_horizon is for mode='off"),
@@ -50,3 +50,13 @@ def test_fixed_plans_nothing():
 def test_bad_schedules_name_the_key(args, match):
     with pytest.raises(ValueError, match=match):
         blend_schedule(*args)
+
+
+@pytest.mark.parametrize('estimator', ['shadow', 'first_order'])
+def test_offline_from_the_start_ignores_the_warmup(estimator):
+    # its horizon is offline_horizon (or the whole training): a warm-up
+    # longer than the training is not an error, as it is never used
+    assert blend_schedule('offline', estimator, 10, 11, 2) == [
+        Estimate(0, 10)]
+    assert blend_schedule('online', estimator, 10, 4, 3) == [
+        Estimate(0, 4), Estimate(4, 3), Estimate(7, 3)]

@@ -356,6 +356,7 @@ def test_the_prediction_head_keeps_a_floor(tmp_path, min_weight,
     # the fused head's held-out loss rose (G < 0): with no floor it gets 0
     # and would never be trained; the log says so, naming it
     from mmaction_gblend.engine.blend_schedule import Estimate
+    from mmaction_gblend.engine.estimators import Measurement
     hook = dict(HOOK, min_weight=min_weight)
     if prediction_floor is not None:
         hook['prediction_floor'] = prediction_floor
@@ -367,7 +368,8 @@ def test_the_prediction_head_keeps_a_floor(tmp_path, min_weight,
                   fused=samples(2.0, 2.0))
     after = dict(rgb=samples(1.0, 1.5), audio=samples(1.2, 1.6),
                  fused=samples(2.2, 2.6))
-    hook._apply(runner, Estimate(0, 1), before, after)
+    hook.record.open(runner.work_dir)  # as before_train does
+    hook._apply(runner, Estimate(0, 1), Measurement(before, after))
     weights = runner.model.get_blend_weights()
     with open(osp.join(runner.log_dir, f'{runner.timestamp}.log')) as f:
         log = f.read()
@@ -419,6 +421,3 @@ def test_shadow_check_records_both_estimators(tmp_path):
         assert check['max_abs_difference'] == pytest.approx(max(
             abs(entry['weights'][h] - check['weights'][h])
             for h in entry['weights']))
-    with pytest.raises(ValueError, match='shadow_check compares'):
-        from mmaction.registry import HOOKS
-        HOOKS.build(dict(HOOK, estimator='shadow', shadow_check=True))

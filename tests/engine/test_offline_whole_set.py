@@ -20,7 +20,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmaction_gblend.demo.toy_task as toy
-import mmaction_gblend.engine.hooks.gradient_blending_hook as gblend_module
+import mmaction_gblend.engine.estimators.shadow as gblend_module
 from helpers import gblend_hook, read_jsonl
 
 NUM_TRAIN = 80
@@ -119,17 +119,17 @@ def test_the_shadows_leave_v_out_whatever_the_main_run_trains_on(
     for epoch in range(EPOCHS):
         assert sorted(recorder.samples[epoch]) == (ALL if whole else part)
     # the shadows: the training part, once per epoch of the horizon
-    assert sorted(hook.shadow_loader.dataset.indices.tolist()) == part
+    assert sorted(hook.estimator.loader.dataset.indices.tolist()) == part
     assert sorted(shadow_samples) == sorted(part * EPOCHS)
     # they are probed on T', inside the part, and measured on V
-    probe = set(hook.shadow_probe_loader.dataset.indices.tolist())
+    probe = set(hook.estimator.probe_loader.dataset.indices.tolist())
     assert probe and probe <= set(part)
     if whole:
         # a loader of its own; the main run's is the whole set
-        assert hook.shadow_loader is not runner.train_dataloader
+        assert hook.estimator.loader is not runner.train_dataloader
         assert len(runner.train_dataloader.dataset) == NUM_TRAIN
     else:
-        assert hook.shadow_loader is runner.train_dataloader
+        assert hook.estimator.loader is runner.train_dataloader
 
     # what the history and the log say
     history = read_jsonl(tmp_path / 'gblend_history.jsonl')
@@ -161,7 +161,7 @@ def test_the_split_is_the_same_with_and_without_the_wrapper(tmp_path):
         hook = gblend_hook(runner)
         parts[train] = [sorted(loader.dataset.indices.tolist()) for loader in
                         (hook.heldout_loader, hook.probe_loader,
-                         hook.shadow_loader)]
+                         hook.estimator.loader)]
     assert parts['unwrapped'] == parts['train']
 
 

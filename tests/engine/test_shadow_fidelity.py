@@ -22,7 +22,7 @@ import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import measure_heads, shadow_train
 from mmaction_gblend.engine.batchnorm_recalibration import (
     batchnorm_layers, recalibrate_batchnorm)
-from mmaction_gblend.engine.hooks.gradient_blending_hook import MAIN
+from mmaction_gblend.engine.estimators import MAIN, HeadMeasurer
 
 
 @MODELS.register_module(force=True)
@@ -206,8 +206,8 @@ def test_a_shadow_subset_trains_the_whole_super_epoch_on_fewer_samples(
     gb = next(h for h in runner.hooks
               if type(h).__name__ == 'GradientBlendingHook')
     train = runner.train_dataloader.dataset
-    subset = gb.shadow_loader.dataset
-    probe = gb.shadow_probe_loader.dataset
+    subset = gb.estimator.loader.dataset
+    probe = gb.estimator.probe_loader.dataset
     # a stratified half of the training part, probed inside it
     assert set(subset.indices) < set(train.indices)
     assert len(subset) == pytest.approx(len(train) / 2, abs=4)
@@ -216,7 +216,7 @@ def test_a_shadow_subset_trains_the_whole_super_epoch_on_fewer_samples(
     # the estimate spans the whole training (Algorithm 2), in passes over
     # the subset
     assert [(e['epoch'], e['horizon']) for e in gb.history] == [(0, 2)]
-    assert len(gb.shadow_loader) < len(runner.train_dataloader)
+    assert len(gb.estimator.loader) < len(runner.train_dataloader)
 
 
 # ---- BatchNorm ------------------------------------------------------------
@@ -284,11 +284,8 @@ def test_the_main_model_is_measured_on_a_recalibrated_copy():
     loader = loader_of(cfg)
     measure_loader = loader_of(cfg, 'val_dataloader', shuffle=False)
     state = copy.deepcopy(model.state_dict())
-    from mmaction_gblend.engine.hooks import GradientBlendingHook
-    hook = GradientBlendingHook(recalibrate_bn=4, bootstrap=0)
-    hook.probe_loader = hook.heldout_loader = measure_loader
-    samples = hook._measure_models({MAIN: (model, None)}, loader,
-                                   measure_loader)[MAIN]
+    measurer = HeadMeasurer(measure_loader, measure_loader, 4, False)
+    samples = measurer.measure({MAIN: (model, None)}, loader)[MAIN]
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k]), k
     plain = measure_heads(model, measure_loader)

@@ -1,0 +1,155 @@
+"""G-Blend's weight policy: from per-sample measurements to weights.
+
+The paper's rule is ``w_i ∝ G_i / O_i²`` (Proposition 1); what it leaves
+open (noise, floors, smoothing; see :func:`~mmaction_gblend.blending.
+blend_statistics`) is one validated object, :class:`BlendPolicy`, built
+and checked when ``GradientBlendingHook`` is built, so a typo fails before
+any training. The estimators measure; the policy turns what they measured
+into weights, the same way for every estimator.
+"""
+import math
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ..blending import (BlendEstimate, blend_statistics,
+                        bootstrap_weight_intervals, paired_standard_errors)
+from .blend_schedule import HOOK_KEY
+
+#: Per head, per-sample values on the probe T' (``'train'``) and on V
+#: (``'heldout'``): losses, or 0/1 correctness with ``use_accuracy``.
+Samples = Dict[str, Dict[str, List[float]]]
+Pair = Tuple[float, float]
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _number(key: str, value, low: float, high: float, *, low_open=False,
+            high_open=True) -> float:
+    """``value`` as a float in the interval, or an error naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or \
+            (value <= low if low_open else value < low) or \
+            (value >= high if high_open else value > high):
+        interval = ('(' if low_open else '[') + f'{low}, {high}' + \
+            (')' if high_open else ']')
+        raise ValueError(f'{HOOK_KEY}.{key} must be a number in {interval}, '
+                         f'got {value!r}')
+    return float(value)
+
+
+class BlendPolicy:
+    """How measured G and O become weights: the noise rule, the floors and
+    the smoothing, checked when built.
+
+    Args:
+        use_accuracy: The values are accuracies, not losses.
+        overfit_floor: Smallest ``|O|``, finite and > 0.
+        min_weight: Least weight of any head, in ``[0, 1)`` (and at most
+            ``1 / K`` for K heads: :meth:`check_heads`).
+        prediction_floor: Least weight of the prediction head, in
+            ``[0, 1)``.
+        smoothing: Weight of the previous estimate, in ``[0, 1)``; the
+            first estimate of a run is not smoothed.
+        noise_scale: Paired standard errors taken off G (and added to O in
+            quadrature), finite and >= 0.
+        bootstrap: Resamples for each weight's interval (0: none).
+    """
+
+    def __init__(self,
+                 use_accuracy: bool = False,
+                 overfit_floor: float = 1e-4,
+                 min_weight: float = 0.0,
+                 prediction_floor: float = 0.1,
+                 smoothing: float = 0.0,
+                 noise_scale: float = 1.0,
+                 bootstrap: int = 200) -> None:
+        if not isinstance(use_accuracy, bool):
+            raise ValueError(f'{HOOK_KEY}.use_accuracy must be True or False,'
+                             f' got {use_accuracy!r}')
+        self.use_accuracy = use_accuracy
+        self.overfit_floor = _number('overfit_floor', overfit_floor, 0,
+                                     math.inf, low_open=True)
+        self.min_weight = _number('min_weight', min_weight, 0, 1)
+        self.prediction_floor = _number('prediction_floor', prediction_floor,
+                                        0, 1)
+        self.smoothing = _number('smoothing', smoothing, 0, 1)
+        self.noise_scale = _number('noise_scale', noise_scale, 0, math.inf)
+        if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or \
+                bootstrap < 0:
+            raise ValueError(f'{HOOK_KEY}.bootstrap must be an integer >= 0,'
+                             f' got {bootstrap!r}')
+        self.bootstrap = bootstrap
+
+    def check_heads(self, num_heads: int) -> None:
+        """The floors fit ``num_heads`` heads (each at most ``1 / K``)."""
+        for key in ('min_weight', 'prediction_floor'):
+            if getattr(self, key) * num_heads > 1:
+                raise ValueError(
+                    f'{HOOK_KEY}.{key}={getattr(self, key)} must be at most '
+                    f'1/{num_heads} for the model\'s {num_heads} heads')
+
+    def estimate(self, heads: Sequence[str], before: Samples, after: Samples,
+                 *, previous: Mapping[str, float], first: bool,
+                 predict_head: Optional[str] = None,
+                 trained_with: Optional[Mapping[str, float]] = None,
+                 bootstrap_seed: Optional[int] = None
+                 ) -> Tuple[BlendEstimate, Dict[str, Pair], Dict[str, Pair]]:
+        """The weights from per-sample values at the two checkpoints, the
+        paired standard errors of G and O, and (``bootstrap_seed`` given)
+        the weights' bootstrap intervals.
+
+        Args:
+            heads: The heads, in the model's order.
+            before: Per-sample values at the start (checkpoint N).
+            after: The same samples at the end (N + n), measured or
+                predicted.
+            previous: The weights in use (the fallback, and what smoothing
+                pulls towards).
+            first: The run's first estimate: not smoothed (smoothing is
+                towards the previous *estimate*, not the initial weights).
+            predict_head: The head ``prediction_floor`` applies to.
+            trained_with: The trajectory estimator's weights over the
+                super-epoch, by which its G and O are divided.
+            bootstrap_seed: Seed of the bootstrap; ``None``: no intervals.
+        """
+        policy = dict(use_accuracy=self.use_accuracy,
+                      overfit_floor=self.overfit_floor,
+                      min_weight=self.min_weight,
+                      smoothing=0.0 if first else self.smoothing,
+                      previous=dict(previous))
+        if self.prediction_floor and predict_head is not None:
+            policy['floors'] = {predict_head: self.prediction_floor}
+        if trained_with is not None:
+            policy['response_scale'] = dict(trained_with)
+        ses = {
+            head: paired_standard_errors(
+                before[head]['train'], before[head]['heldout'],
+                after[head]['train'], after[head]['heldout'])
+            for head in heads
+        }
+
+        def weighed(before_means, after_means, noise) -> BlendEstimate:
+            # a non-finite measurement has no standard error either; the
+            # estimator gives such a head weight 0 instead of failing
+            scaled = {h: (self.noise_scale * g, self.noise_scale * o)
+                      for h, (g, o) in noise.items()
+                      if math.isfinite(g) and math.isfinite(o)}
+            return blend_statistics(before_means, after_means, noise=scaled,
+                                    **policy)
+
+        def means(samples: Samples) -> Dict[str, Pair]:
+            return {h: (_mean(samples[h]['train']),
+                        _mean(samples[h]['heldout'])) for h in heads}
+
+        result = weighed(means(before), means(after), ses)
+        intervals = {}
+        if self.bootstrap and bootstrap_seed is not None:
+            intervals = bootstrap_weight_intervals(
+                {h: (before[h]['train'], before[h]['heldout'])
+                 for h in heads},
+                {h: (after[h]['train'], after[h]['heldout'])
+                 for h in heads},
+                lambda b, a, noise: weighed(b, a, noise).weights,
+                num_resamples=self.bootstrap, seed=bootstrap_seed)
+        return result, ses, intervals
