@@ -6,8 +6,10 @@ config) and :mod:`.model_wrappers` (:func:`~.model_wrappers.unwrap`) need
 mmengine and are imported by name.
 """
 from .av_writer import write_video_with_audio, write_wav
-from .choices import check_choice, check_positive
+from .choices import (check_choice, check_flag, check_integer, check_keys,
+                      check_number, check_positive)
 
 __all__ = [
-    'write_video_with_audio', 'write_wav', 'check_choice', 'check_positive'
+    'write_video_with_audio', 'write_wav', 'check_choice', 'check_positive',
+    'check_integer', 'check_number', 'check_flag', 'check_keys'
 ]

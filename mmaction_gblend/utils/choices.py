@@ -1,5 +1,11 @@
-"""The checks that a setting is one of its allowed values, or positive."""
-from typing import Collection, Optional, TypeVar
+"""The checks of a setting's value: one of its allowed values, positive, an
+integer, a finite number in a range, a flag, or a dict of known keys.
+
+Each raises with a message that starts with the setting's config key.
+"""
+import math
+import numbers
+from typing import Any, Collection, Mapping, Optional, TypeVar
 
 T = TypeVar('T')
 
@@ -45,3 +51,128 @@ def check_positive(key: str,
     if not (optional and value is None) and value <= 0:
         raise ValueError(f'{key} must be positive, got {value}')
     return value
+
+
+def check_integer(key: str,
+                  value: Any,
+                  minimum: Optional[int] = None,
+                  optional: bool = False) -> Optional[int]:
+    """Return ``value`` if it is an integer (not a bool) ``>= minimum``.
+
+    A float such as ``2.5`` (or ``2.0``) is refused rather than truncated.
+
+    Args:
+        key: The setting's name in the message, e.g.
+            ``'optim_wrapper.start_epoch'``.
+        value: The value given.
+        minimum: The smallest allowed value; ``None`` for no bound.
+        optional: Whether ``None`` (the setting unused) is allowed.
+
+    Returns:
+        ``value`` as an ``int`` (or ``None`` where ``optional``).
+
+    Raises:
+        TypeError: ``'<key> must be an integer, got <value>'``.
+        ValueError: ``'<key> must be >= <minimum>, got <value>'``.
+    """
+    if optional and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f'{key} must be an integer, got {value!r}')
+    if minimum is not None and value < minimum:
+        raise ValueError(f'{key} must be >= {minimum}, got {value!r}')
+    return int(value)
+
+
+def check_number(key: str,
+                 value: Any,
+                 minimum: Optional[float] = None,
+                 maximum: Optional[float] = None) -> float:
+    """Return ``value`` as a float if it is a finite real number (not a
+    bool) in ``[minimum, maximum]``.
+
+    Args:
+        key: The setting's name in the message, e.g.
+            ``'optim_wrapper.alpha'``.
+        value: The value given.
+        minimum: The smallest allowed value; ``None`` for no bound.
+        maximum: The largest allowed value; ``None`` for no bound.
+
+    Returns:
+        ``float(value)``.
+
+    Raises:
+        TypeError: ``'<key> must be a number, got <value>'``.
+        ValueError: ``'<key> must be finite'``, ``'... >= <minimum>'``,
+            ``'... <= <maximum>'`` or ``'... in [<minimum>, <maximum>]'``,
+            with the value given.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f'{key} must be a number, got {value!r}')
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f'{key} must be finite, got {value!r}')
+    low = minimum is None or number >= minimum
+    high = maximum is None or number <= maximum
+    if not (low and high):
+        bound = f'in [{minimum}, {maximum}]' \
+            if minimum is not None and maximum is not None else \
+            f'>= {minimum}' if maximum is None else f'<= {maximum}'
+        raise ValueError(f'{key} must be {bound}, got {value!r}')
+    return number
+
+
+def check_flag(key: str, value: Any) -> bool:
+    """Return ``value`` if it is ``True`` or ``False``.
+
+    Any other value is refused, not read by truth value: ``'no'`` or
+    ``'False'`` (a string) would be true.
+
+    Args:
+        key: The setting's name in the message, e.g.
+            ``'optim_wrapper.ge_noise'``.
+        value: The value given.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        TypeError: ``'<key> must be True or False, got <value>'``.
+    """
+    if not isinstance(value, bool):
+        raise TypeError(f'{key} must be True or False, got {value!r}')
+    return value
+
+
+def check_keys(key: str,
+               cfg: Any,
+               known: Collection[str],
+               required: Collection[str] = ()) -> dict:
+    """Return a copy of the dict ``cfg`` if it has every ``required`` key
+    and no key outside ``known``.
+
+    Args:
+        key: The setting's name in the messages, e.g.
+            ``'MultiHeadRecognizer.opm'``.
+        cfg: The value given.
+        known: The keys allowed.
+        required: The keys that must be given.
+
+    Returns:
+        ``dict(cfg)``.
+
+    Raises:
+        TypeError: ``'<key> must be a dict, got <cfg>'``.
+        ValueError: ``'<key>: unknown keys [...] (known: [...])'`` or
+            ``'<key> needs [...]'``.
+    """
+    if not isinstance(cfg, Mapping):
+        raise TypeError(f'{key} must be a dict, got {cfg!r}')
+    unknown = sorted(set(cfg) - set(known), key=str)
+    if unknown:
+        raise ValueError(
+            f'{key}: unknown keys {unknown} (known: {sorted(known)})')
+    missing = [k for k in required if k not in cfg]
+    if missing:
+        raise ValueError(f'{key} needs {missing}')
+    return dict(cfg)

@@ -2,6 +2,7 @@
 import copy
 import math
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from mmaction.structures import ActionDataSample
 import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.engine import AmpOGMGEOptimWrapper, OGMGEOptimWrapper
 from mmaction_gblend.models.modulation import encoder_parameters
-from helpers import load_script
+from helpers import capture_log, load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ALPHA = 0.8
@@ -247,19 +248,53 @@ def test_the_defaults_are_the_authors():
         'OGM-GE (alpha 0.8, paper k, conv parameters, epochs 0-last)'
 
 
-@pytest.mark.parametrize('kwargs,match', [
-    (dict(alpha=-1), 'alpha'), (dict(coefficient='sigmoid'), 'coefficient'),
-    (dict(coefficient='discontinuous'), 'coefficient'),
-    (dict(params='kernels'), 'params'),
-    (dict(start_epoch=4, end_epoch=3), 'start_epoch'),
-    (dict(start_epoch=-1), 'start_epoch'),
-])
-def test_bad_settings_name_the_key(kwargs, match):
+@pytest.mark.parametrize('kwargs,error,match', [
+    (dict(alpha=-1), ValueError, 'alpha must be >= 0'),
+    (dict(alpha=float('nan')), ValueError, 'alpha must be finite'),
+    (dict(alpha=float('inf')), ValueError, 'alpha must be finite'),
+    (dict(alpha='0.8'), TypeError, 'alpha must be a number'),
+    (dict(alpha=True), TypeError, 'alpha must be a number'),
+    (dict(coefficient='sigmoid'), ValueError, 'coefficient must be one of'),
+    (dict(coefficient='discontinuous'), ValueError,
+     'coefficient must be one of'),
+    (dict(params='kernels'), ValueError, 'params must be one of'),
+    (dict(ge_noise='no'), TypeError, 'ge_noise must be True or False'),
+    (dict(ge_noise=1), TypeError, 'ge_noise must be True or False'),
+    (dict(start_epoch=4, end_epoch=3), ValueError, 'start_epoch <= '),
+    (dict(start_epoch=-1), ValueError, 'start_epoch <= '),
+    (dict(start_epoch=0.5), TypeError, 'start_epoch must be an integer'),
+    (dict(start_epoch=False), TypeError, 'start_epoch must be an integer'),
+    (dict(end_epoch=50.0), TypeError, 'end_epoch must be an integer'),
+    (dict(end_epoch='50'), TypeError, 'end_epoch must be an integer'),
+], ids=lambda v: None if isinstance(v, (dict, type)) else v)
+@pytest.mark.parametrize('wrapper', ['OGMGEOptimWrapper',
+                                     'AmpOGMGEOptimWrapper'])
+def test_bad_settings_name_the_key(kwargs, error, match, wrapper,
+                                  monkeypatch):
+    from mmengine.optim.optimizer import amp_optimizer_wrapper
+    monkeypatch.setattr(amp_optimizer_wrapper, 'is_cuda_available',
+                        lambda: True)  # AmpOptimWrapper builds on a CPU
     model = toy_model()
-    with pytest.raises(ValueError, match=f'optim_wrapper.{match}'):
+    with pytest.raises(error, match=f'^{wrapper}: .*' +
+                       re.escape(f'optim_wrapper.{match}')):
         OPTIM_WRAPPERS.build(dict(
-            type='OGMGEOptimWrapper',
+            type=wrapper,
             optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs))
+
+
+@pytest.mark.parametrize('ge_noise,nothing', [(True, False), (False, True)])
+def test_alpha_0_is_warned_about(ge_noise, nothing):
+    model = toy_model()
+    wrapper, logged = capture_log(lambda: OGMGEOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), alpha=0,
+        ge_noise=ge_noise))
+    assert wrapper.alpha == 0.0
+    warning = [line for line in logged if 'optim_wrapper.alpha=0' in line]
+    assert len(warning) == 1 and 'coefficient has no effect' in warning[0]
+    assert ('changes nothing' in warning[0]) == nothing
+    _, logged = capture_log(lambda: OGMGEOptimWrapper(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), alpha=1))
+    assert not any('alpha' in line for line in logged)
 
 
 def test_mixed_precision_unscales_before_modulating(monkeypatch):

@@ -4,9 +4,11 @@ import glob
 import itertools
 import json
 import os.path as osp
+import re
 
 import pytest
 import torch
+from mmaction.registry import HOOKS
 from mmengine.config import Config
 from mmengine.runner import Runner
 
@@ -141,6 +143,21 @@ def test_together_with_gradient_blending(tmp_path):
 def test_the_hook_refuses_to_run_with_nothing_to_modulate(tmp_path):
     with pytest.raises(ValueError, match='nothing to modulate'):
         train(tmp_path, max_epochs=1, hooks=[HOOK])
+
+
+@pytest.mark.parametrize('history_file,error,match', [
+    (None, TypeError, 'history_file must be a file name, got None'),
+    (7, TypeError, 'history_file must be a file name, got 7'),
+    ('', ValueError, "history_file must be a file name in the work dir, "
+     "got ''"),
+    ('logs/', ValueError, "history_file must be a file name in the work "
+     "dir, got 'logs/'"),
+])
+def test_a_bad_history_file_names_the_key_when_built(history_file, error,
+                                                     match):
+    with pytest.raises(error, match=re.escape(
+            f'custom_hooks[OnTheFlyModulationHook].{match}')):
+        HOOKS.build(dict(HOOK, history_file=history_file))
 
 
 def test_the_wrapper_refuses_to_run_without_the_hook(tmp_path):

@@ -14,7 +14,7 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from mmaction.registry import MODELS
+from mmaction.registry import HOOKS, MODELS
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner, load_checkpoint
@@ -227,6 +227,40 @@ def test_config_errors_name_the_key(tmp_path, change, match):
             cfg[key] = None
     with pytest.raises(ValueError, match=match):
         Runner.from_cfg(Config(cfg)).train()
+
+
+@pytest.mark.parametrize('change,error,match', [
+    (dict(dataloader='test'), ValueError,
+     ".dataloader must be 'val' or a dataloader config, got 'test'"),
+    (dict(dataloader=None), ValueError,
+     ".dataloader must be 'val' or a dataloader config, got None"),
+    # read only after the last epoch
+    (dict(dataloader=dict(batch_size=4)), ValueError,
+     ".dataloader must be 'val' or a dataloader config with a dataset"),
+    (dict(heads='best'), ValueError, ".heads must be 'trained', 'all' or a"),
+    (dict(heads=3), ValueError, ".heads must be 'trained', 'all' or a"),
+    (dict(heads=[]), ValueError, ".heads must be 'trained', 'all' or a"),
+    (dict(heads=['rgb', 0]), ValueError,
+     ".heads must be 'trained', 'all' or a"),
+    (dict(heads=('rgb', 'rgb')), ValueError, ".heads names 'rgb' twice"),
+    (dict(step=0.3), ValueError, '.step: step must be 1/n for a whole n'),
+    (dict(step=0), ValueError, '.step: step must be 1/n for a whole n'),
+    (dict(step=2), ValueError, '.step: step must be 1/n for a whole n'),
+    (dict(step='0.1'), TypeError, '.step must be a number'),
+    (dict(step=True), TypeError, '.step must be a number'),
+    (dict(step=float('nan')), ValueError, '.step must be finite'),
+], ids=lambda v: None if isinstance(v, (dict, type)) else v)
+def test_bad_settings_name_the_key_when_built(change, error, match):
+    with pytest.raises(error, match=K + re.escape(match)):
+        HOOKS.build(dict(type='PredictionMixHook', **change))
+
+
+def test_good_settings_are_kept():
+    loader = dict(batch_size=4, dataset=dict(type='ToyDataset'))
+    hook = HOOKS.build(dict(type='PredictionMixHook', dataloader=loader,
+                            heads=('rgb', 'fused'), step=1))
+    assert (hook.dataloader, hook.heads, hook.step) == \
+        (loader, ['rgb', 'fused'], 1.0)
 
 
 @pytest.mark.slow  # torchrun

@@ -1,4 +1,6 @@
 """Per-modality scores (the three sources) and OPM inside the recognizer."""
+import re
+
 import pytest
 import torch
 import torch.nn as nn
@@ -10,6 +12,7 @@ from mmaction_gblend.blending import discrepancy_ratios
 from mmaction_gblend.models.modulation import (encoder_parameters, eval_mode,
                                                modality_logits,
                                                true_class_probability)
+from helpers import capture_log
 
 KEYS = ('imgs', 'audios', 'flows')
 
@@ -331,13 +334,45 @@ def test_opm_needs_its_hook_and_valid_settings():
     model.train()
     with pytest.raises(RuntimeError, match='OnTheFlyModulationHook'):
         model.loss(inputs, samples)
-    for bad, match in ((dict(p_exe=1.5), 'p_exe'),
-                       (dict(q_base=-0.1), 'q_base'),
-                       (dict(lam=-1), 'lam'),
-                       (dict(start_epoch=3, end_epoch=2),
-                        'opm.start_epoch <= MultiHeadRecognizer.opm.end')):
-        with pytest.raises(ValueError, match=match):
-            build(dict(type='ConcatFusion'), opm=bad)
+
+
+OPM = 'MultiHeadRecognizer.opm'
+
+
+@pytest.mark.parametrize('bad,error,message', [
+    (dict(p_exe=1.5), ValueError, f'{OPM}.p_exe must be in [0, 1]'),
+    (dict(p_exe=-0.1), ValueError, f'{OPM}.p_exe must be in [0, 1]'),
+    (dict(p_exe=float('nan')), ValueError, f'{OPM}.p_exe must be finite'),
+    (dict(p_exe='0.7'), TypeError, f'{OPM}.p_exe must be a number'),
+    (dict(q_base=-0.1), ValueError, f'{OPM}.q_base must be in [0, 1]'),
+    (dict(q_base=True), TypeError, f'{OPM}.q_base must be a number'),
+    (dict(lam=-1), ValueError, f'{OPM}.lam must be >= 0'),
+    (dict(lam=float('inf')), ValueError, f'{OPM}.lam must be finite'),
+    (dict(lam=None), TypeError, f'{OPM}.lam must be a number'),
+    (dict(start_epoch=-1), ValueError, f'{OPM}.start_epoch <= {OPM}.end'),
+    (dict(start_epoch=3, end_epoch=2), ValueError,
+     f'{OPM}.start_epoch <= {OPM}.end_epoch'),
+    (dict(start_epoch=2.5), TypeError, f'{OPM}.start_epoch must be an int'),
+    (dict(start_epoch=True), TypeError, f'{OPM}.start_epoch must be an int'),
+    (dict(end_epoch=9.0), TypeError, f'{OPM}.end_epoch must be an integer'),
+    (dict(rescale='no'), TypeError, f'{OPM}.rescale must be True or False'),
+    (dict(drop=0.5), ValueError, f"{OPM}: unknown keys ['drop']"),
+], ids=lambda v: None if isinstance(v, (dict, type)) else v)
+def test_bad_opm_settings_name_the_key_when_built(bad, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        build(dict(type='ConcatFusion'), opm=bad)
+
+
+@pytest.mark.parametrize('key', ['p_exe', 'q_base'])
+def test_opm_that_never_drops_is_warned_about(key):
+    model, logged = capture_log(
+        lambda: build(dict(type='ConcatFusion'), opm={key: 0}))
+    assert getattr(model.opm, key) == 0.0
+    assert any(f'{OPM}.{key}=0: OPM never drops a feature' in line
+               for line in logged), logged
+    _, logged = capture_log(lambda: build(dict(type='ConcatFusion'),
+                                          opm=dict(q_base=0.5, p_exe=0.7)))
+    assert not any('OPM never drops' in line for line in logged)
 
 
 def test_three_modalities_score_and_drop():

@@ -1,5 +1,6 @@
 """MultiHeadRecognizer: steps, loss keys, weights, gradients, views, errors."""
 import copy
+import re
 from unittest.mock import MagicMock
 
 import pytest
@@ -240,6 +241,90 @@ def test_bad_blend_weights(weights, match):
 def test_inconsistent_configs_are_rejected(change, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(model_cfg(**copy.deepcopy(change)))
+
+
+def branch(**change):
+    """The rgb branch with ``change``, next to the audio branch."""
+    return dict(rgb=dict(copy.deepcopy(RGB), **change),
+                audio=copy.deepcopy(AUDIO))
+
+
+UNI_MODAL = dict(branches=dict(audio=AUDIO), fusion=None)
+
+
+@pytest.mark.parametrize('change,error,key', [
+    (dict(num_classes=0), ValueError, 'num_classes must be >= 1'),
+    (dict(num_classes=4.0), TypeError, 'num_classes must be an integer'),
+    (dict(num_classes=True), TypeError, 'num_classes must be an integer'),
+    (dict(branches=[RGB, AUDIO]), TypeError, 'branches must be a dict'),
+    (dict(branches=dict(rgb='r3d', audio=AUDIO)), TypeError,
+     'branches.rgb must be a dict'),
+    (dict(branches=dict(rgb=dict(backbone=RGB['backbone'], input_key='imgs'),
+                         audio=AUDIO)),
+     ValueError, "branches.rgb needs ['feat_dim']"),
+    (dict(branches=branch(feat_dim=32.0)), TypeError,
+     'branches.rgb.feat_dim must be an integer'),
+    (dict(branches=branch(feat_dim=0)), ValueError,
+     'branches.rgb.feat_dim must be >= 1'),
+    (dict(branches=branch(input_key=None)), ValueError,
+     'model.branches.rgb.input_key=None'),
+    (dict(UNI_MODAL, branches=dict(audio=dict(AUDIO, input_key=3)),
+          data_preprocessor=dict(type='ActionDataPreprocessor')), TypeError,
+     'branches.audio.input_key must be a key'),
+    # read only when the weights are initialised, at the start of training
+    (dict(branches=branch(init_from='rgb.pth')), TypeError,
+     'branches.rgb.init_from must be a dict'),
+    (dict(branches=branch(init_from=dict(path='rgb.pth'))), ValueError,
+     "branches.rgb.init_from: unknown keys ['path']"),
+    (dict(branches=branch(init_from=dict(head_prefix='cls_head.'))),
+     ValueError, "branches.rgb.init_from needs ['checkpoint']"),
+    # filled in by the recognizer: a value here would be overwritten
+    (dict(head=dict(type='ClassifierHead', num_classes=3)), ValueError,
+     "MultiHeadRecognizer.head sets ['num_classes']"),
+    (dict(head='ClassifierHead'), TypeError, 'head must be a dict'),
+    (dict(fused_head=dict(in_channels=8)), ValueError,
+     "MultiHeadRecognizer.fused_head sets ['in_channels']"),
+    (dict(fusion=dict(type='ConcatFusion', in_channels=dict(rgb=32))),
+     ValueError, "MultiHeadRecognizer.fusion sets ['in_channels']"),
+    (dict(score_source='logits'), ValueError, 'score_source must be one of'),
+    (dict(predict_head=''), ValueError, 'predict_head must be one of'),
+    (dict(average_clips='mean'), ValueError, 'average_clips must be one of'),
+    (dict(opm='on'), TypeError, 'MultiHeadRecognizer.opm must be a dict'),
+    (dict(opm=dict(qbase=0.5)), ValueError,
+     "MultiHeadRecognizer.opm: unknown keys ['qbase']"),
+    # settings of the fused head, which a uni-modal model does not have
+    (dict(UNI_MODAL, score_source='logits'), ValueError,
+     'score_source must be one of'),
+    (dict(UNI_MODAL, opm=dict()), ValueError,
+     'MultiHeadRecognizer.opm needs two or more modalities'),
+], ids=lambda v: None if isinstance(v, (dict, type)) else v)
+def test_bad_settings_name_the_key_when_built(change, error, key):
+    with pytest.raises(error, match=re.escape(key)):
+        MODELS.build(model_cfg(**copy.deepcopy(change)))
+
+
+@pytest.mark.parametrize('change', [
+    dict(fused_head=dict(dropout_ratio=0.1)),
+    dict(score_source='heads'),
+])
+def test_fused_head_settings_of_a_uni_modal_model_are_warned_about(
+        change, tmp_path):
+    # a uni-modal config may inherit them from a multi-modal base: they
+    # have no effect, and the log says so by name
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance(f'uni-{tmp_path.name}',
+                                   log_file=str(tmp_path / 'log.txt'))
+    MODELS.build(model_cfg(**UNI_MODAL, **copy.deepcopy(change)))
+    for handler in logger.handlers:
+        handler.flush()
+    key = next(iter(change))
+    assert f'MultiHeadRecognizer.{key}=' in (tmp_path / 'log.txt').read_text()
+
+
+def test_uni_modal_settings_that_are_the_defaults_are_accepted():
+    model = MODELS.build(model_cfg(**UNI_MODAL, score_source='auto',
+                                   fused_head=None, opm=None))
+    assert model.head_names == ['audio'] and model.score_source is None
 
 
 def test_wrong_feat_dim_and_missing_input_are_clear():

@@ -27,6 +27,9 @@ from ...utils.model_wrappers import unwrap
 from ..history_file import append_history, rewrite_history
 from ..optim_wrappers import GradientModulation
 
+#: The hook's config key, in the messages.
+KEY = 'custom_hooks[OnTheFlyModulationHook]'
+
 # (source, key in its record, name in the logs); one value a modality.
 _PER_MODALITY = ((SCORES, 'scores', 'score'), (SCORES, 'ratios', 'ratio'),
                  (GRADIENT, 'coefficients', 'ogm_k'),
@@ -46,7 +49,13 @@ class OnTheFlyModulationHook(Hook):
     OPM executed and of samples whose features it dropped.
 
     Args:
-        history_file: JSON-lines file in the work dir, one entry per epoch.
+        history_file: JSON-lines file in the work dir, one entry per epoch:
+            a non-empty file name (checked when the hook is built).
+
+    Raises:
+        TypeError: A ``history_file`` that is not a string.
+        ValueError: An empty ``history_file`` or one that names a
+            directory.
     """
 
     # Before GradientBlendingHook (NORMAL), whose shadow training in
@@ -56,6 +65,12 @@ class OnTheFlyModulationHook(Hook):
 
     def __init__(self,
                  history_file: str = 'modulation_history.jsonl') -> None:
+        if not isinstance(history_file, str):
+            raise TypeError(f'{KEY}.history_file must be a file name, got '
+                            f'{history_file!r}')
+        if not history_file.strip() or history_file.endswith(('/', osp.sep)):
+            raise ValueError(f'{KEY}.history_file must be a file name in the '
+                             f'work dir, got {history_file!r}')
         self.history_file = history_file
         self.history: List[dict] = []
         self._sums: Dict[str, torch.Tensor] = {}

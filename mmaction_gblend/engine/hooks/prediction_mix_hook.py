@@ -6,7 +6,7 @@ epoch (before ``CheckpointHook`` saves it, so the last checkpoint carries
 the weights), and sets the recognizer's ``prediction_weights``.
 """
 import copy
-from typing import List, Optional, Sequence, Union
+from typing import List, Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +18,74 @@ from mmengine.runner import Runner
 from ...blending.prediction_mix import (best_mixture, mixture_scores,
                                         simplex_grid)
 from ...models.utils import stack_labels
+from ...utils.choices import check_number
 from ...utils.model_wrappers import unwrap
 
 KEY = 'custom_hooks[PredictionMixHook]'
+#: The ``heads`` that are not a list of names.
+HEAD_SETS = ('trained', 'all')
+
+
+def check_dataloader(dataloader: Union[str, dict]) -> Union[str, dict]:
+    """``dataloader``, if it is ``'val'`` or a dataloader config.
+
+    Raises:
+        ValueError: Naming ``custom_hooks[PredictionMixHook].dataloader``,
+            for another string, a value that is no dict, or a config
+            without a ``dataset`` (read only after the last epoch).
+    """
+    if isinstance(dataloader, str) and dataloader == 'val':
+        return dataloader
+    if not isinstance(dataloader, Mapping):
+        raise ValueError(f"{KEY}.dataloader must be 'val' or a "
+                         f'dataloader config, got {dataloader!r}')
+    if 'dataset' not in dataloader:
+        raise ValueError(f"{KEY}.dataloader must be 'val' or a "
+                         'dataloader config with a dataset, got keys '
+                         f'{sorted(dataloader)}')
+    return dataloader
+
+
+def check_heads(heads: Union[str, Sequence[str]]) -> Union[str, List[str]]:
+    """``heads`` as :class:`PredictionMixHook` keeps them: one of
+    :data:`HEAD_SETS`, or a list of distinct head names (checked against
+    the model's heads in ``before_train``).
+
+    Raises:
+        ValueError: Naming ``custom_hooks[PredictionMixHook].heads``, for
+            an unknown set, an empty list, a name that is no string, or a
+            name given twice; else the fit would fail, or mix a head with
+            itself, only after the last epoch.
+    """
+    expected = f"{KEY}.heads must be 'trained', 'all' or a list of head names"
+    if isinstance(heads, str):
+        if heads not in HEAD_SETS:
+            raise ValueError(f'{expected}, got {heads!r}')
+        return heads
+    if not isinstance(heads, (list, tuple)) or not heads or \
+            not all(isinstance(h, str) for h in heads):
+        raise ValueError(f'{expected}, got {heads!r}')
+    heads = list(heads)
+    twice = [h for i, h in enumerate(heads) if h in heads[:i]]
+    if twice:
+        raise ValueError(f'{KEY}.heads names {twice[0]!r} twice')
+    return heads
+
+
+def check_step(step: float) -> float:
+    """``step`` as a float, if it is a number ``1 / n`` for a whole ``n``.
+
+    Raises:
+        TypeError: A step that is no number (a string, a bool), naming
+            ``custom_hooks[PredictionMixHook].step``.
+        ValueError: A step that does not divide 1, naming it.
+    """
+    step = check_number(f'{KEY}.step', step)
+    try:
+        simplex_grid(1, step)
+    except ValueError as error:
+        raise ValueError(f'{KEY}.step: {error}') from None
+    return step
 
 
 @HOOKS.register_module()
@@ -48,6 +113,10 @@ class PredictionMixHook(Hook):
             The set is saved in checkpoints and restored on resume.
         step: The grid's step (``1 / step`` whole): 0.1 gives 66
             weightings for 3 heads.
+
+    The settings are checked when the hook is built (:func:`check_dataloader`,
+    :func:`check_heads`, :func:`check_step`), the heads' names against
+    the model and ``model.prediction`` in ``before_train``.
     """
     priority = 'NORMAL'  # before CheckpointHook (VERY_LOW) saves the epoch
 
@@ -55,29 +124,10 @@ class PredictionMixHook(Hook):
                  dataloader: Union[str, dict] = 'val',
                  heads: Union[str, Sequence[str]] = 'trained',
                  step: float = 0.1) -> None:
-        if isinstance(dataloader, str) and dataloader != 'val':
-            raise ValueError(f"{KEY}.dataloader must be 'val' or a "
-                             f'dataloader config, got {dataloader!r}')
-        if isinstance(heads, str) and heads not in ('trained', 'all'):
-            raise ValueError(f"{KEY}.heads must be 'trained', 'all' or a "
-                             f'list of head names, got {heads!r}')
-        if not isinstance(heads, str):
-            # checked now: the fit would fail, or mix a head with itself,
-            # only after the last epoch
-            heads = list(heads)
-            if not heads:
-                raise ValueError(f"{KEY}.heads must be 'trained', 'all' or "
-                                 'a list of head names, got []')
-            twice = [h for i, h in enumerate(heads) if h in heads[:i]]
-            if twice:
-                raise ValueError(f'{KEY}.heads names {twice[0]!r} twice')
-        try:
-            simplex_grid(1, step)
-        except ValueError as error:
-            raise ValueError(f'{KEY}.step: {error}') from None
-        self.dataloader = dataloader
-        self.heads = heads
-        self.step = step
+        # all checked now: they are read only after the last epoch
+        self.dataloader = check_dataloader(dataloader)
+        self.heads = check_heads(heads)
+        self.step = check_step(step)
         #: The heads trained with a weight > 0 so far (``'trained'``).
         self.trained: List[str] = []
 

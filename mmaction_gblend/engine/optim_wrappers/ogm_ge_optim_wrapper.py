@@ -24,19 +24,23 @@ from ``MultiHeadRecognizer.modality_parameters``
 step go through the model's
 :class:`~mmaction_gblend.models.modulation.ModulationState`.
 """
+import logging
 from typing import Dict, List, Optional
 
 import torch
 from mmaction.registry import OPTIM_WRAPPERS
+from mmengine.logging import print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 
 from ...blending.modulation import (check_coefficient_form,
-                                    check_epoch_window, describe_epoch_window,
-                                    discrepancy_ratios, in_epoch_window,
-                                    modulate_gradients_, ogm_coefficients)
-from ...models.modulation import ModulationState, check_parameter_set
+                                    describe_epoch_window, discrepancy_ratios,
+                                    in_epoch_window, modulate_gradients_,
+                                    ogm_coefficients)
+from ...models.modulation import (ModulationState, check_parameter_set,
+                                  check_window)
 from ...models.recognizers.multi_head_contract import (MultiHeadModel,
                                                       check_multi_head_model)
+from ...utils.choices import check_flag, check_number
 
 __all__ = ['OGMGEOptimWrapper', 'AmpOGMGEOptimWrapper']
 
@@ -47,8 +51,13 @@ _SEED_STRIDE = 1_000_003
 class GradientModulation:
     """What both OGM-GE wrappers add to mmengine's: the modulation itself.
 
+    Every setting is checked when the wrapper is built (the Runner builds
+    it from ``optim_wrapper``); ``alpha=0``, which leaves every gradient's
+    scale alone, is warned about.
+
     Args:
-        alpha: Modulation strength (CVPR: 0.8 on CREMA-D, 0.1 on VGGSound).
+        alpha: Modulation strength, finite and ``>= 0`` (CVPR: 0.8 on
+            CREMA-D, 0.1 on VGGSound).
         coefficient: Form of ``k`` for the dominant modality: ``'paper'``
             (default: ``1 - tanh(alpha * rho)``, the paper's Eq. 10 and the
             authors' final code), ``'continuous'``
@@ -61,13 +70,23 @@ class GradientModulation:
             layers, the authors' set) or ``'all'`` (every encoder
             parameter, norms included); see
             :func:`~mmaction_gblend.models.modulation.encoder_parameters`.
-        ge_noise: Add the GE noise (OGM-GE); False for plain OGM.
-        start_epoch: First modulated epoch (0-based, as ``runner.epoch``).
+        ge_noise: Add the GE noise (OGM-GE); False for plain OGM (True or
+            False).
+        start_epoch: First modulated epoch (0-based, as ``runner.epoch``):
+            an integer ``>= 0``.
         end_epoch: Last modulated epoch (included, as in the authors'
-            code); ``None`` for no end. The CVPR setting ``(0, 50)`` of 100
-            epochs modulates epochs 0 to 50.
+            code): an integer ``>= start_epoch``, or ``None`` for no end.
+            The CVPR setting ``(0, 50)`` of 100 epochs modulates epochs 0
+            to 50.
         **kwargs: mmengine's optim wrapper arguments (``optimizer``,
             ``clip_grad``, ``accumulative_counts``, ...).
+
+    Raises:
+        TypeError: A setting of the wrong type (a string or bool ``alpha``,
+            a float epoch, a non-bool ``ge_noise``), naming
+            ``optim_wrapper.<key>``.
+        ValueError: A value out of range, not finite or not a choice,
+            naming ``optim_wrapper.<key>``.
     """
 
     def __init__(self,
@@ -81,18 +100,22 @@ class GradientModulation:
                  **kwargs) -> None:
         super().__init__(**kwargs)
         name = type(self).__name__
-        if not float(alpha) >= 0:
-            raise ValueError(
-                f'{name}: optim_wrapper.alpha must be >= 0, got {alpha!r}')
         try:
+            self.alpha = check_number('optim_wrapper.alpha', alpha, 0)
             self.coefficient = check_coefficient_form(coefficient)
             self.params = check_parameter_set(params)
-            self.start_epoch, self.end_epoch = check_epoch_window(
+            self.ge_noise = check_flag('optim_wrapper.ge_noise', ge_noise)
+            self.start_epoch, self.end_epoch = check_window(
                 start_epoch, end_epoch, 'optim_wrapper')
-        except ValueError as err:
-            raise ValueError(f'{name}: {err}') from None
-        self.alpha = float(alpha)
-        self.ge_noise = bool(ge_noise)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f'{name}: {err}') from None
+        if self.alpha == 0:
+            print_log(
+                f'{name}: optim_wrapper.alpha=0 makes every k 1: no gradient '
+                'is scaled and optim_wrapper.coefficient has no effect' +
+                ('' if self.ge_noise else
+                 '; with ge_noise=False the wrapper changes nothing'),
+                logger='current', level=logging.WARNING)
         self._state: Optional[ModulationState] = None
         self._groups: Optional[Dict[str, List[torch.nn.Parameter]]] = None
         self._seed = 0

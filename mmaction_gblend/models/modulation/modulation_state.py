@@ -27,9 +27,13 @@ from typing import Dict, Optional, Tuple
 import torch
 from mmengine.dist import all_reduce
 
-from ...blending.modulation import discrepancy_ratios, in_epoch_window
+from ...blending.modulation import (check_epoch_window, discrepancy_ratios,
+                                    in_epoch_window)
+from ...utils.choices import check_integer
 
-__all__ = ['ModulationState', 'SCORES', 'FEATURE_DROP', 'GRADIENT']
+__all__ = [
+    'ModulationState', 'SCORES', 'FEATURE_DROP', 'GRADIENT', 'check_window'
+]
 
 #: Sources of the step records (:meth:`ModulationState.take_step_records`).
 SCORES = 'scores'
@@ -37,6 +41,34 @@ FEATURE_DROP = 'opm'
 GRADIENT = 'ogm'
 
 Record = Dict[str, torch.Tensor]
+
+
+def check_window(start_epoch: int, end_epoch: Optional[int],
+                 key: str) -> Tuple[int, Optional[int]]:
+    """The epochs of a modulation window (OGM-GE's or OPM's), checked when
+    its settings are built.
+
+    Args:
+        start_epoch: First modulated epoch: an integer ``>= 0``.
+        end_epoch: Last modulated epoch: an integer ``>= start_epoch``, or
+            ``None`` for no end.
+        key: The config key of the settings (``'optim_wrapper'``,
+            ``'MultiHeadRecognizer.opm'``), for the messages.
+
+    Returns:
+        ``(start_epoch, end_epoch)``.
+
+    Raises:
+        TypeError: A float, a bool or a string epoch, naming
+            ``key.start_epoch`` or ``key.end_epoch`` (``int()`` would
+            truncate ``2.5`` to 2 without a word).
+        ValueError: From
+            :func:`~mmaction_gblend.blending.modulation.check_epoch_window`:
+            a negative start or an end before it.
+    """
+    return check_epoch_window(
+        check_integer(f'{key}.start_epoch', start_epoch),
+        check_integer(f'{key}.end_epoch', end_epoch, optional=True), key)
 
 
 class ModulationState:

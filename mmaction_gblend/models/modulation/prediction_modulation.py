@@ -14,25 +14,24 @@ The epoch comes from the recognizer's
 :class:`~mmaction_gblend.models.modulation.ModulationState`, and what each
 batch's drop did goes there, for ``OnTheFlyModulationHook``'s logs.
 """
+import logging
 import random
 from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 
-from ...blending.modulation import (check_epoch_window, describe_epoch_window,
-                                    in_epoch_window, opm_drop_probabilities,
+from ...blending.modulation import (describe_epoch_window, in_epoch_window,
+                                    opm_drop_probabilities,
                                     opm_rescale_factor, sample_drop_mask)
-from .modulation_state import ModulationState
+from ...utils.choices import check_flag, check_number
+from .modulation_state import ModulationState, check_window
 
-__all__ = ['PredictionModulation']
+__all__ = ['PredictionModulation', 'OPM_KEY']
 
-
-def _check_probability(key: str, value: float) -> float:
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f'MultiHeadRecognizer.opm.{key} must be in [0, 1], '
-                         f'got {value!r}')
-    return float(value)
+#: The config key of OPM's settings, in the messages.
+OPM_KEY = 'MultiHeadRecognizer.opm'
 
 
 class PredictionModulation(nn.Module):
@@ -41,18 +40,29 @@ class PredictionModulation(nn.Module):
     Args:
         modalities: Modality names, in the recognizer's order.
         feat_dims: Feature width ``d_m`` of each modality (for ``theta``).
-        q_base: Base drop probability (authors' default 0.5).
-        lam: Gain ``lambda`` of the ratio term (authors' default 0.5).
-        p_exe: Probability that a batch is modulated at all (authors'
-            default 0.7).
+        q_base: Base drop probability, in ``[0, 1]`` (authors' default
+            0.5).
+        lam: Gain ``lambda`` of the ratio term, finite and ``>= 0``
+            (authors' default 0.5).
+        p_exe: Probability that a batch is modulated at all, in ``[0, 1]``
+            (authors' default 0.7).
         start_epoch: First epoch (0-based, as ``runner.epoch``) with
-            dropping, after a warm-up of that many epochs (authors' default
-            5).
-        end_epoch: Last epoch with dropping (included); ``None`` for no
-            end.
-        rescale: Rescale by ``1 / (1 - theta)``.
+            dropping, after a warm-up of that many epochs: an integer
+            ``>= 0`` (authors' default 5).
+        end_epoch: Last epoch with dropping (included): an integer
+            ``>= start_epoch``, or ``None`` for no end.
+        rescale: Rescale by ``1 / (1 - theta)`` (True or False).
         state: The recognizer's modulation state, which gives the epoch and
             takes the records; ``None`` for one of its own.
+
+    Every setting is checked here, when the recognizer is built; a
+    ``q_base`` or ``p_exe`` of 0 (OPM that never drops) is warned about.
+
+    Raises:
+        TypeError: A setting of the wrong type (a string or bool number, a
+            float epoch, a non-bool ``rescale``), naming
+            ``MultiHeadRecognizer.opm.<key>``.
+        ValueError: A value out of range or not finite, naming the key.
     """
 
     def __init__(self,
@@ -67,15 +77,18 @@ class PredictionModulation(nn.Module):
                  state: Optional[ModulationState] = None) -> None:
         super().__init__()
         self.modalities = list(modalities)
-        self.q_base = _check_probability('q_base', q_base)
-        if not float(lam) >= 0:
-            raise ValueError(
-                f'MultiHeadRecognizer.opm.lam must be >= 0, got {lam!r}')
-        self.lam = float(lam)
-        self.p_exe = _check_probability('p_exe', p_exe)
-        self.start_epoch, self.end_epoch = check_epoch_window(
-            start_epoch, end_epoch, 'MultiHeadRecognizer.opm')
-        self.rescale = bool(rescale)
+        self.q_base = check_number(f'{OPM_KEY}.q_base', q_base, 0, 1)
+        self.lam = check_number(f'{OPM_KEY}.lam', lam, 0)
+        self.p_exe = check_number(f'{OPM_KEY}.p_exe', p_exe, 0, 1)
+        self.start_epoch, self.end_epoch = check_window(
+            start_epoch, end_epoch, OPM_KEY)
+        self.rescale = check_flag(f'{OPM_KEY}.rescale', rescale)
+        for key in ('q_base', 'p_exe'):
+            if getattr(self, key) == 0:
+                print_log(
+                    f'{OPM_KEY}.{key}=0: OPM never drops a feature, so its '
+                    'other settings (lam, rescale) have no effect',
+                    logger='current', level=logging.WARNING)
         self.register_buffer(
             'dims',
             torch.tensor([float(feat_dims[m]) for m in self.modalities]),

@@ -5,7 +5,7 @@ branches, each an encoder with its own classification head, and a fused head
 on the fused features; k + 1 losses blended as ``sum_i w_i * L_i``.
 """
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -15,13 +15,15 @@ from mmaction.structures import ActionDataSample
 from mmengine.model import BaseModel, ModuleDict
 
 from ...blending.gblend import check_blend_weights
-from ...utils.choices import check_choice
-from ..modulation import (ModulationState, PredictionModulation,
-                          encoder_parameters, modality_logits,
-                          resolve_score_source, true_class_probability)
+from ...utils.choices import check_choice, check_integer
+from ..modulation import (SCORE_SOURCES, ModulationState,
+                          PredictionModulation, encoder_parameters,
+                          modality_logits, resolve_score_source,
+                          true_class_probability)
 from ..utils import global_avg_pool, load_branch_checkpoint, stack_labels
 from .recognizer_checks import (DEFAULT_INPUT_FORMAT, FUSED, INPUT_FORMATS,
                                 BranchConfig, check_batch_keys, check_branch,
+                                check_filled_in, check_fused_settings,
                                 check_fusion, check_modality_names, check_opm,
                                 check_preprocessor_keys)
 
@@ -57,7 +59,10 @@ class MultiHeadRecognizer(BaseModel):
 
     Configs are checked when the model is built (branches against
     ``data_preprocessor.preprocessors``, the fusion against the number of
-    modalities, ``blend_weights``), and every batch's input keys against
+    modalities, ``blend_weights``, ``predict_head``, ``prediction``, the
+    OPM settings, every number's type and range, and settings that would
+    have no effect, such as ``fused_head`` for one modality), and every
+    batch's input keys against
     the preprocessors (:mod:`.recognizer_checks`); errors name the config
     keys (``model.fusion.type``, ``model.branches.<m>.input_key``, ...).
     ``ConfigCheckHook`` checks the pipelines before the run starts.
@@ -89,15 +94,17 @@ class MultiHeadRecognizer(BaseModel):
             averages their feature maps. ``feat_dim`` is the channels of the
             backbone's output. ``init_from``: see
             :func:`~mmaction_gblend.models.utils.load_branch_checkpoint`.
-        num_classes: Number of classes.
+        num_classes: Number of classes, an integer >= 1.
         fusion: Fusion module config (its ``in_channels`` is filled in from
-            the branches' ``feat_dim``). Required for 2 or more modalities,
-            not allowed for one (a uni-modal model has no fused head).
-        head: Config of each head, without ``in_channels``/``num_classes``.
+            the branches' ``feat_dim``, so it must not set it). Required
+            for 2 or more modalities, not allowed for one (a uni-modal
+            model has no fused head).
+        head: Config of each head, without ``in_channels``/``num_classes``
+            (a config that sets them is refused).
         fused_head: Keys of ``head`` that differ for the fused head (e.g.
             its ``init_cfg``: the fused features are smaller than the
             branches' and need a larger classifier scale to start near
-            ``log C`` and still learn).
+            ``log C`` and still learn). Not allowed for one modality.
         loss_cls: Classification loss of every head.
         blend_weights: ``{head: weight}`` for the modality heads and
             ``'fused'``; >= 0, summing to 1. Default: the fused head alone
@@ -120,10 +127,12 @@ class MultiHeadRecognizer(BaseModel):
             allows it, else ``'zero_out'``), ``'linear_split'``,
             ``'zero_out'`` or ``'heads'``; see
             :mod:`~mmaction_gblend.models.modulation.modality_scores`.
+            Only ``'auto'`` for one modality (nothing is modulated).
         opm: OPM settings, ``dict(q_base=0.5, lam=0.5, p_exe=0.7,
             start_epoch=5, end_epoch=None, rescale=True)``
-            (:class:`~mmaction_gblend.models.modulation.PredictionModulation`);
-            ``None`` (default) for no feature drop.
+            (:class:`~mmaction_gblend.models.modulation.PredictionModulation`,
+            which checks each value); ``None`` (default) for no feature
+            drop. Not allowed for one modality.
         data_preprocessor: As for mmaction2's recognizers.
         init_cfg: As for ``BaseModel``.
     """
@@ -151,8 +160,9 @@ class MultiHeadRecognizer(BaseModel):
         # back (work_dir/<config>.py) with their keys sorted, and a model
         # built from that copy must be the same model (same concatenation
         # order in the fusion, same order of blend_weights).
-        self.modalities = sorted(branches or {})
-        check_modality_names(self.modalities)
+        self.modalities = check_modality_names(branches)
+        self._check_settings(num_classes, fusion, head, fused_head,
+                             score_source, opm)
         check_choice('MultiHeadRecognizer.average_clips', average_clips,
                      ['prob', 'score'])
         self.num_classes = num_classes
@@ -170,6 +180,7 @@ class MultiHeadRecognizer(BaseModel):
         check_preprocessor_keys(data_preprocessor, {
             name: cfg.get('input_key', name)
             for name, cfg in branches.items()
+            if isinstance(cfg, Mapping)  # else check_branch refuses it
         })
         if hasattr(self.data_preprocessor, 'preprocessors'):
             self.data_preprocessor.register_forward_pre_hook(
@@ -205,7 +216,7 @@ class MultiHeadRecognizer(BaseModel):
                 check_blend_weights(blend_weights, self.head_names,
                                     'model.blend_weights'),
                 dtype=torch.float32))
-        self.predict_head = predict_head or (
+        self.predict_head = predict_head if predict_head is not None else (
             FUSED if self.fusion is not None else self.modalities[0])
         check_choice('MultiHeadRecognizer.predict_head', self.predict_head,
                      list(self.head_names))
@@ -219,9 +230,28 @@ class MultiHeadRecognizer(BaseModel):
             loss_cls or dict(type='CrossEntropyLoss'))
         self._build_modulation(score_source, opm)
 
+    def _check_settings(self, num_classes: int, fusion: Optional[dict],
+                        head: Optional[dict], fused_head: Optional[dict],
+                        score_source: str, opm: Optional[dict]) -> None:
+        """Check the settings that no branch check covers, before anything
+        is built: ``num_classes``, the head and fusion configs (which must
+        leave ``in_channels`` and ``num_classes`` to the recognizer), and
+        the fused head's settings, which a uni-modal model refuses."""
+        check_integer('MultiHeadRecognizer.num_classes', num_classes, 1)
+        for key, cfg, filled in (
+                ('head', head, ('in_channels', 'num_classes')),
+                ('fused_head', fused_head, ('in_channels', 'num_classes')),
+                ('fusion', fusion, ('in_channels', ))):
+            check_filled_in(f'MultiHeadRecognizer.{key}', cfg, filled)
+        check_choice('MultiHeadRecognizer.score_source', score_source,
+                     SCORE_SOURCES)
+        check_fused_settings(
+            self.modalities, fused_head=fused_head, opm=opm,
+            score_source=None if score_source == 'auto' else score_source)
+
     def _build_modulation(self, score_source: str,
                           opm: Optional[dict]) -> None:
-        check_opm(opm, self.modalities)
+        opm = check_opm(opm)
         self.score_source = None if self.fusion is None else \
             resolve_score_source(score_source, self.fusion, self.heads[FUSED])
         #: What on-the-fly modulation knows during training; the hook, OPM
