@@ -119,15 +119,19 @@ def gblend_hook(runner):
 
 
 def instrument_gblend(runner, totals: Dict[str, float]) -> None:
-    """Time the G-Blend hook's measurements and shadow trainings, and
-    count the shadow copies' steps."""
-    from mmaction_gblend.engine.hooks import gradient_blending_hook as module
+    """Time the G-Blend hook's estimates (whatever the estimator), its
+    measurement passes and shadow trainings, and count the shadow copies'
+    steps."""
+    from mmaction_gblend.engine.estimators import HeadMeasurer
+    from mmaction_gblend.engine.estimators import shadow as shadow_module
     hook = gblend_hook(runner)
     if hook is None:
         return
-    hook._measure_models = timed(hook._measure_models, totals, 'measure')
-    module.shadow_train = counted_steps(
-        timed(module.shadow_train, totals, 'shadow'), totals)
+    hook.estimator.measure = timed(hook.estimator.measure, totals,
+                                   'estimate')
+    HeadMeasurer.measure = timed(HeadMeasurer.measure, totals, 'measure')
+    shadow_module.shadow_train = counted_steps(
+        timed(shadow_module.shadow_train, totals, 'shadow'), totals)
 
 
 def spans(first: Dict[str, List[float]],
@@ -165,7 +169,7 @@ def run(args: argparse.Namespace) -> dict:
         samples_per_epoch=len(runner.train_dataloader.dataset),
         epochs=runner.max_epochs, **spans(first.stamps, last.stamps),
         memory=peak_memory(baseline))
-    for key in ('measure', 'shadow'):
+    for key in ('estimate', 'measure', 'shadow'):
         result[f'{key}_s'] = totals[f'{key}_s']
         result[f'{key}_calls'] = int(totals[f'{key}_calls'])
     result['shadow_copies'] = int(totals['shadow_copies'])

@@ -25,7 +25,10 @@ CONFIGS = dict(
 STRATEGIES = {
     'naive': ('naive', {}),
     'gblend-trajectory': ('gblend', dict(estimator='trajectory')),
+    'gblend-first-order': ('gblend', dict(estimator='first_order')),
     'gblend-shadow': ('gblend', dict(estimator='shadow')),
+    'gblend-shadow-tenth': ('gblend', dict(estimator='shadow',
+                                           shadow_fraction=0.1)),
     'ogm-ge': ('ogm', {}),
     'opm': ('opm', {}),
 }
@@ -288,9 +291,8 @@ def runner_config(strategy: str,
       strategies' own work, not a difference in epoch length;
     * ``super_epochs`` super-epochs of ``super_epoch`` epochs each: G-Blend
       warms up for one and then estimates every one, as the demo config
-      does with 4 and 4 (its other settings, the trajectory or shadow
-      estimator and ``shadow_fraction``, stay at the config's or the
-      hook's defaults);
+      does with 4 and 4 (the estimator and ``shadow_fraction`` as the
+      strategy says, the other settings at the config's);
     * OGM-GE and OPM modulate from the first epoch to the last;
     * no validation and no checkpoints (the same for every strategy, and
       not what is compared).

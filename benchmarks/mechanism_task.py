@@ -67,6 +67,8 @@ GROUP_SUFFIX = '-group-v'
 #: The modality that can be memorised (it should get the lowest weight).
 MEMORISING = 'audio'
 UNIFORM = dict(audio=1 / 3, rgb=1 / 3, fused=1 / 3)
+#: What a record keeps of each head at each G-Blend estimate.
+HEAD_FIELDS = ('G', 'G_se', 'O', 'O_se', 'train_before', 'train_after')
 PAPER_WEIGHTS = dict(rgb=0.63, audio=0.014, fused=0.356)  # Kinetics, offline
 
 
@@ -346,8 +348,14 @@ def run_one(strategy: str, seed: int, split: str, work_root: str,
             else runner.model
         hook = next((h for h in runner.hooks
                      if type(h).__name__ == 'GradientBlendingHook'), None)
+        # per estimate: the weights, each head's G, O, their errors and the
+        # probe's fall (what alternative rules can be recomputed from), and
+        # the shadow estimator's weights from the same checkpoint
         history = [] if hook is None else [
             dict(epoch=e['epoch'], weights=e['weights'],
+                 **({'heads': {h: {k: v[k] for k in HEAD_FIELDS}
+                               for h, v in e['heads'].items()}}
+                    if 'heads' in e else {}),
                  **({'shadow_check': e['shadow_check']}
                     if 'shadow_check' in e else {}))
             for e in hook.history

@@ -21,7 +21,7 @@ The strategies:
 * ``naive-fusion`` (blend weights: the fused head alone), ``aux-heads``
   (every head the same weight);
 * ``gblend-online-E`` for each online estimator ``E`` (``shadow``,
-  ``trajectory``): online Gradient Blending (``GradientBlendingHook``)
+  ``first_order`` (no -release, -replay variants), ``trajectory``): online Gradient Blending (``GradientBlendingHook``)
   with the demo's options (``weights='uniform'``, ``smoothing=0.5``,
   ``min_weight=0.02``) on G-Blend's training part (below); warm-up and
   super-epochs of a third of the schedule, at least 1 epoch each
@@ -396,6 +396,10 @@ class Derivation:
                 Strategy(online + '-release', online, group, release=True),
                 Strategy(online + '-replay', 'gblend-replay', group,
                          replay_of=online)]
+        # the first-order estimator (cheap, from epoch 0), its online run
+        gblend.append(Strategy('gblend-online-first_order',
+                               'gblend-online-first_order', 'extra',
+                               part=True))
         # offline (shadow copies over the whole schedule) costs two runs'
         # time: extra
         gblend.append(Strategy('gblend-offline', 'gblend-offline', 'extra'))

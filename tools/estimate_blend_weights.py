@@ -12,9 +12,11 @@ a copy of the model per head from the initial (or ``--checkpoint``) state
 over the config's whole training (Algorithm 2's N), following its schedule,
 or over ``--epochs`` (a shorter, cheaper horizon); ``--shadow-fraction``
 trains the copies on a stratified part of the training set for as many
-epochs. ``trajectory`` trains the model itself for ``--epochs`` (default 10)
-with uniform weights and reads the change of its heads' losses, per unit
-weight.
+epochs. ``first_order`` evaluates Proposition 1 at the initial state from
+each head's gradient (no training; a cheap approximation, see
+``docs/gblend_estimators.md``). ``trajectory`` trains the model itself for
+``--epochs`` (default 10) with uniform weights and reads the change of its
+heads' losses, per unit weight.
 The train dataset should be wrapped in ``HeldOutSplitDataset(part='train')``
 (see the G-Blend configs); ``--allow-overlap`` measures on samples the model
 also trains on instead. ``--heldout-group REGEX`` holds out whole groups
@@ -30,6 +32,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
+from mmaction_gblend.engine.blend_schedule import AT_START
 from mmaction_gblend.utils.cli import add_runner_arguments, load_runner_config
 
 
@@ -54,7 +57,7 @@ class _StopAfterEstimateHook(Hook):
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='config file')
-    parser.add_argument('--estimator', choices=['shadow', 'trajectory'],
+    parser.add_argument('--estimator', choices=AT_START + ('trajectory', ),
                         default='shadow')
     parser.add_argument('--epochs', type=int, default=None,
                         help='the epochs the estimate spans (shadow: the '
@@ -86,23 +89,28 @@ def build_config(args: argparse.Namespace):
                 if h.get('type') == 'GradientBlendingHook']
     hook = copy.deepcopy(previous[0]) if previous else {}
     max_epochs = cfg.train_cfg.max_epochs
-    if args.estimator == 'shadow':
+    # the options an offline estimate ignores go (the hook warns of them)
+    for key in ('smoothing', 'super_epochs', 'warmup_epochs',
+                'offline_horizon', 'shadow_check', 'release_heldout',
+                'trajectory_correction', 'shadow_fraction'):
+        hook.pop(key, None)
+    if args.estimator in AT_START:
         # before epoch 0, over the run's own length and schedule
         epochs = args.epochs or max_epochs
         if epochs > max_epochs:
             raise ValueError(f'--epochs {epochs} is longer than the '
                              f"config's training ({max_epochs} epochs)")
-        horizon = dict(offline_horizon=epochs if args.epochs else None,
-                       warmup_epochs=min(epochs, max_epochs))
+        horizon = dict(offline_horizon=epochs if args.epochs else None)
     else:
         # after `epochs` epochs of training
         epochs = args.epochs or 10
         max_epochs = epochs + 1
-        horizon = dict(offline_horizon=None, warmup_epochs=epochs)
+        horizon = dict(warmup_epochs=epochs)
+    if args.estimator == 'shadow':
+        horizon['shadow_fraction'] = args.shadow_fraction
     hook.update(
         type='GradientBlendingHook', mode='offline', estimator=args.estimator,
-        super_epochs=epochs, weights='uniform',
-        shadow_fraction=args.shadow_fraction, min_weight=args.min_weight,
+        weights='uniform', min_weight=args.min_weight,
         exclude_heldout=not args.allow_overlap, **horizon)
     if args.heldout_group is not None:
         hook['heldout_group'] = args.heldout_group

@@ -216,7 +216,7 @@ def test_the_demo_strategies_are_the_demo_configs(compare, tmp_path):
         'paper-weights@gblend-part', 'ogm-ge@gblend-part',
         'opm@gblend-part', 'opm-ogm-ge@gblend-part', 'gblend-online-shadow',
         'gblend-online-shadow-release', 'gblend-online-shadow-replay',
-        'gblend-offline'
+        'gblend-online-first_order', 'gblend-offline'
     ]
     demo = compare.DEMO_CONFIGS
     for name, config in demo.items():
@@ -265,7 +265,8 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
         'opm-ogm-ge@gblend-part', 'gblend-online-shadow',
         'gblend-online-shadow-release', 'gblend-online-shadow-replay',
         'gblend-online-trajectory', 'gblend-online-trajectory-release',
-        'gblend-online-trajectory-replay', 'gblend-offline'
+        'gblend-online-trajectory-replay', 'gblend-online-first_order',
+        'gblend-offline'
     ]
     assert 'paper-weights left out' in d.notes[0]
     base = Config.fromfile(config)
@@ -284,7 +285,8 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
         dict(sound=1 / 3, video=1 / 3, fused=1 / 3))
     # G-Blend's schedule: a third of the 6 epochs
     for name, estimator in (('gblend-online-shadow', 'shadow'),
-                            ('gblend-online-trajectory', 'trajectory')):
+                            ('gblend-online-trajectory', 'trajectory'),
+                            ('gblend-online-first_order', 'first_order')):
         cfg = derived(d, name, tmp_path)
         hook, = cfg.custom_hooks
         assert hook == dict(type='GradientBlendingHook', mode='online',
@@ -322,7 +324,8 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
     short = compare.Derivation(config, epochs=1)
     assert [n for n in short.strategies if n.startswith('gblend')] == [
         'gblend-online-shadow', 'gblend-online-shadow-release',
-        'gblend-online-shadow-replay', 'gblend-offline'
+        'gblend-online-shadow-replay', 'gblend-online-first_order',
+        'gblend-offline'
     ]
     assert any('gblend-online-trajectory left out' in n for n in short.notes)
     cfg = derived(short, 'gblend-offline', tmp_path)

@@ -20,7 +20,7 @@ def toy_config_file(tmp_path, **hook):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('estimator', ['shadow', 'trajectory'])
+@pytest.mark.parametrize('estimator', ['shadow', 'first_order', 'trajectory'])
 def test_estimate_prints_a_config_snippet(tmp_path, capsys, estimator):
     tool = load_script('tools/estimate_blend_weights.py')
     config = toy_config_file(tmp_path, mode='online', warmup_epochs=9)
@@ -38,7 +38,7 @@ def test_estimate_prints_a_config_snippet(tmp_path, capsys, estimator):
     assert len(history) == 1 and history[0]['estimator'] == estimator
     assert history[0]['mode'] == 'offline' and history[0]['horizon'] == 2
     # shadow estimates before any training, trajectory after 2 epochs
-    assert history[0]['epoch'] == (0 if estimator == 'shadow' else 2)
+    assert history[0]['epoch'] == (0 if estimator != 'trajectory' else 2)
     assert not osp.exists(tmp_path / 'estimate' / 'epoch_1.pth')
 
 

@@ -42,7 +42,7 @@ from .measurer import MAIN
 #: First-order change of the mean probe loss, in nats, of the difference
 #: step ``ε u``: small against the losses (second-order terms cancel in
 #: the central difference), large against float32 rounding.
-FIRST_ORDER_STEP = 1e-2
+FIRST_ORDER_STEP = 1e-3
 
 
 def _trainable(model: torch.nn.Module) -> List[torch.nn.Parameter]:
