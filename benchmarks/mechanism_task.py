@@ -98,24 +98,6 @@ BASE_STRATEGIES: Dict[str, dict] = {
     # the online estimators with smoothing towards the previous estimate
     # (late in a run every head's G and O are small and the raw weights
     # swing from estimate to estimate)
-    # the cheap estimators of issue 30, each beside Algorithm 1 from the
-    # same checkpoints: Proposition 1 at the checkpoint (first order), and
-    # the shadow estimator on a quarter and a tenth of the training set
-    'gblend-online-first-order': dict(gblend=_gblend(
-        mode='online', estimator='first_order', warmup_epochs=10,
-        super_epochs=5)),
-    'gblend-online-first-order-check': dict(gblend=_gblend(
-        mode='online', estimator='first_order', warmup_epochs=10,
-        super_epochs=5, shadow_check=True)),
-    'gblend-online-shadow-check': dict(gblend=_gblend(
-        mode='online', estimator='shadow', warmup_epochs=10,
-        super_epochs=5, shadow_check=True)),
-    'gblend-online-shadow-quarter-check': dict(gblend=_gblend(
-        mode='online', estimator='shadow', warmup_epochs=10,
-        super_epochs=5, shadow_fraction=0.25, shadow_check=True)),
-    'gblend-online-shadow-tenth-check': dict(gblend=_gblend(
-        mode='online', estimator='shadow', warmup_epochs=10,
-        super_epochs=5, shadow_fraction=0.1, shadow_check=True)),
     'gblend-online-shadow-smoothed': dict(gblend=_gblend(
         mode='online', estimator='shadow', warmup_epochs=10,
         super_epochs=5, smoothing=0.5)),
@@ -142,6 +124,22 @@ BASE_STRATEGIES: Dict[str, dict] = {
     'gblend-online-trajectory-replay': dict(
         replay_of='gblend-online-trajectory'),
 }
+# The estimators of issue 30, each with Algorithm 1 run beside it from the
+# same checkpoints (``shadow_check``: its weights recorded, not used):
+# Proposition 1 at the checkpoint (first order), the shadow estimator on a
+# quarter and a tenth of the training set, and the shadow estimator itself
+# (the check on other sample orders: its repeatability).
+for _name, _options in {
+        'first-order': dict(estimator='first_order'),
+        'shadow-quarter': dict(estimator='shadow', shadow_fraction=0.25),
+        'shadow-tenth': dict(estimator='shadow', shadow_fraction=0.1),
+        'shadow': dict(estimator='shadow')}.items():
+    BASE_STRATEGIES[f'gblend-online-{_name}-check'] = dict(gblend=_gblend(
+        mode='online', warmup_epochs=10, super_epochs=5, shadow_check=True,
+        **_options))
+BASE_STRATEGIES['gblend-online-first-order'] = dict(gblend=_gblend(
+    mode='online', estimator='first_order', warmup_epochs=10,
+    super_epochs=5))
 # V made of whole groups (the group variant's "speakers"), against the
 # default V drawn sample by sample from the same groups as training
 for _name in ('gblend-online-shadow', 'gblend-online-trajectory'):

@@ -40,7 +40,8 @@ def _number(key: str, value, low: float, high: float, *, low_open=False,
 
 class BlendPolicy:
     """How measured G and O become weights: the noise rule, the floors and
-    the smoothing, checked when built.
+    the smoothing, checked when built (the defaults are
+    ``GradientBlendingHook``'s).
 
     Args:
         use_accuracy: The values are accuracies, not losses.
@@ -56,14 +57,11 @@ class BlendPolicy:
         bootstrap: Resamples for each weight's interval (0: none).
     """
 
-    def __init__(self,
-                 use_accuracy: bool = False,
-                 overfit_floor: float = 1e-4,
-                 min_weight: float = 0.0,
-                 prediction_floor: float = 0.1,
-                 smoothing: float = 0.0,
-                 noise_scale: float = 1.0,
-                 bootstrap: int = 200) -> None:
+    def __init__(self, *, use_accuracy: bool, overfit_floor: float,
+                 min_weight: float, prediction_floor: float,
+                 smoothing: float, noise_scale: float,
+                 bootstrap: int) -> None:
+        # no defaults: they are the hook's (one home)
         if not isinstance(use_accuracy, bool):
             raise ValueError(f'{HOOK_KEY}.use_accuracy must be True or False,'
                              f' got {use_accuracy!r}')

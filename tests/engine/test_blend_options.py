@@ -2,6 +2,7 @@
 Runner is built (before any training), naming its config key; an option
 the mode ignores is warned about by name in the run's log."""
 import copy
+import inspect
 import math
 import re
 import os.path as osp
@@ -140,7 +141,12 @@ def test_an_option_the_mode_ignores_is_warned_about_by_name(
 
 
 def test_the_policy_checks_its_own_options():
-    policy = BlendPolicy(min_weight=0.1, prediction_floor=0.2)
+    from mmaction_gblend.engine.hooks import GradientBlendingHook
+    defaults = {k: p.default for k, p in inspect.signature(
+        GradientBlendingHook).parameters.items()
+        if k in inspect.signature(BlendPolicy).parameters}
+    policy = BlendPolicy(**dict(defaults, min_weight=0.1,
+                                prediction_floor=0.2))
     policy.check_heads(4)
     with pytest.raises(ValueError, match='min_weight=0.1 must be at most '
                        '1/11'):
@@ -148,7 +154,7 @@ def test_the_policy_checks_its_own_options():
     for bad in (dict(overfit_floor=0.0), dict(smoothing=1.0),
                 dict(noise_scale=-0.5), dict(min_weight=math.inf)):
         with pytest.raises(ValueError, match=next(iter(bad))):
-            BlendPolicy(**bad)
+            BlendPolicy(**dict(defaults, **bad))
 
 
 @pytest.mark.slow

@@ -57,7 +57,8 @@ class GradientBlendingHook(Hook):
 
     Args:
         mode: ``'online'``, ``'offline'``, ``'fixed'`` or ``'replay'``.
-        estimator: ``'shadow'``, ``'first_order'`` or ``'trajectory'``.
+        estimator: ``'first_order'`` (default, cheap), ``'shadow'`` (the
+            paper's) or ``'trajectory'``.
         warmup_epochs: Length of the first super-epoch (paper: 10).
         super_epochs: Length of the later super-epochs (paper: 5).
         weights: For ``fixed``, the weights; otherwise the initial ones
@@ -107,7 +108,7 @@ class GradientBlendingHook(Hook):
 
     def __init__(self,
                  mode: str = 'online',
-                 estimator: str = 'trajectory',
+                 estimator: str = 'first_order',
                  warmup_epochs: int = 10,
                  super_epochs: int = 5,
                  weights: Union[str, Dict[str, float], None] = 'uniform',
@@ -139,9 +140,8 @@ class GradientBlendingHook(Hook):
         defaults = {k: p.default for k, p in inspect.signature(
             GradientBlendingHook.__init__).parameters.items()}
         replay_source = check_hook_options(options, defaults)
-        self.policy = BlendPolicy(use_accuracy, overfit_floor, min_weight,
-                                  prediction_floor, smoothing, noise_scale,
-                                  bootstrap)
+        self.policy = BlendPolicy(**{
+            k: options[k] for k in inspect.signature(BlendPolicy).parameters})
         self.options = options
         self.mode, self.weights = mode, weights
         self.replay = None if replay_source is None else WeightReplay(
