@@ -679,13 +679,13 @@ def render_markdown(summary: dict, split: str, wall: Optional[float] = None,
                   if w.get('shadow_check')}
         if checks:
             lines += [
-                '', '## The trajectory estimator against the shadow '
-                'estimator', '',
+                '', '## Each estimator against the shadow estimator', '',
                 'At every estimate of a `shadow_check` run, the shadow '
                 'estimator ran from the same checkpoint over the same '
                 'epochs: the largest absolute difference between the two '
                 "estimates' weights (over heads), over all estimates of "
-                'all seeds.', '',
+                'all seeds (the shadow estimator against itself: its '
+                'copies trained on other sample orders).', '',
                 '| strategy | estimates | largest | mean | median |',
                 '|---|---|---|---|---|']
             for name, c in checks.items():
