@@ -19,8 +19,10 @@ import mmaction_gblend.demo.toy_task as toy
 from mmaction_gblend.blending import INITIAL_LOSS_TOLERANCE
 from helpers import Interrupt, InterruptAfterEpoch, gblend_hook, read_jsonl
 
+#: The trajectory estimator (its check is made before epoch 0, its first
+#: entry written after the warm-up), as these tests describe.
 HOOK = dict(type='GradientBlendingHook', mode='online', warmup_epochs=1,
-            super_epochs=1, bootstrap=0)
+            super_epochs=1, bootstrap=0, estimator='trajectory')
 #: A classifier init far from chance: logits of spread ~10 on 4 classes.
 LARGE = dict(init_cfg=dict(type='Normal', layer='Linear', std=5.0, bias=0))
 #: The heads' default: Normal(std=0.01), every head near log 4.
@@ -43,8 +45,9 @@ def log_text(runner):
     ('trajectory', dict(fused_head=LARGE), ['fused']),
     ('shadow', dict(head=head()), []),
     ('shadow', dict(head=head(**LARGE), fused_head=SMALL), ['audio', 'rgb']),
+    ('first_order', dict(fused_head=LARGE), ['fused']),
 ], ids=['trajectory-small', 'trajectory-fused-large', 'shadow-small',
-        'shadow-modality-heads-large'])
+        'shadow-modality-heads-large', 'first-order-fused-large'])
 def test_heads_far_from_log_c_are_named_once(tmp_path, estimator, model,
                                              far):
     cfg = toy.toy_config(str(tmp_path), max_epochs=3, num_samples=96,
