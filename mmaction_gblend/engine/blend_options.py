@@ -75,10 +75,12 @@ def _check_other_options(options: Dict[str, object]) -> None:
         raise ValueError(
             f"{HOOK_KEY}.measure_pipeline must be 'val', 'train' or a list "
             f'of transforms, got {pipeline!r}')
-    for key in ('recalibrate_bn', 'seed', 'probe_size', 'measure_batch_size'):
-        value, least = options[key], int(key != 'recalibrate_bn' and
-                                         key != 'seed')
-        if value is None and key in ('probe_size', 'measure_batch_size'):
+    # (key, least value, None allowed: the default derived from the data)
+    for key, least, optional in (('recalibrate_bn', 0, False),
+                                 ('seed', 0, False), ('probe_size', 1, True),
+                                 ('measure_batch_size', 1, True)):
+        value = options[key]
+        if value is None and optional:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or \
                 value < least:

@@ -83,6 +83,13 @@ def measure_heads(model: torch.nn.Module,
     return measure_models({'model': (model, heads)}, dataloader)['model']
 
 
+def class_labels(data_samples, device: torch.device) -> torch.Tensor:
+    """The batch's class indices, the labels G-Blend's losses are measured
+    against (one-hot or soft targets: their arg-max)."""
+    labels = stack_labels(data_samples).to(device)
+    return labels.argmax(dim=1) if labels.dim() == 2 else labels
+
+
 def head_scores(model: MultiHeadModel, inputs: Dict[str, torch.Tensor],
                 batch_size: int, heads: Sequence[str],
                 modalities: Optional[Sequence[str]] = None
@@ -139,9 +146,7 @@ def measure_models(models: Dict[str, ModelHeads],
             model.eval()
         for batch in dataloader:
             data = first.data_preprocessor(batch, False)
-            labels = stack_labels(data['data_samples']).to(device)
-            if labels.dim() == 2:  # one-hot or soft targets: their arg-max
-                labels = labels.argmax(dim=1)
+            labels = class_labels(data['data_samples'], device)
             n = labels.shape[0]
             row = 0
             for _, model, heads, modalities, _ in plan:

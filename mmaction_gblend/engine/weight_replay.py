@@ -24,8 +24,10 @@ from numbers import Integral
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..blending import check_blend_weights
+from ..datasets.heldout_split import HeldOutSplitDataset
 from ..utils.choices import check_choice
 from .blend_schedule import HOOK_KEY
+from .estimate_record import format_weights
 from .history_file import read_history
 
 __all__ = [
@@ -321,12 +323,11 @@ class WeightReplay:
         self.changes, self.dropped = map_schedule(self.source, max_epochs,
                                                   self.replay_epochs)
         check_schedule_heads(self.changes, initial, heads)
-        line = ', '.join(f'{h} {w:.4f}' for h, w in initial.items())
         return (f'G-Blend: replaying {self.source.name} (replay_epochs='
-                f'{self.replay_epochs!r}): from epoch 0 {line}' + ''.join(
+                f'{self.replay_epochs!r}): from epoch 0 '
+                f'{format_weights(initial)}' + ''.join(
                     f'; from epoch {c.epoch} (source epoch '
-                    f'{c.source_epoch}) ' + ', '.join(
-                        f'{h} {w:.4f}' for h, w in c.weights.items())
+                    f'{c.source_epoch}) {format_weights(c.weights)}'
                     for c in self.changes)
                 + (f'; source epochs {self.dropped} dropped (past the last '
                    "epoch, or on a later change's epoch)"
@@ -344,14 +345,12 @@ class WeightReplay:
                  source=self.source.name, source_epoch=change.source_epoch,
                  weights=weights),
             f'G-Blend: replayed weights from epoch {epoch} (source epoch '
-            f'{change.source_epoch}): ' + ', '.join(
-                f'{h} {w:.4f}' for h, w in weights.items()))
+            f'{change.source_epoch}): {format_weights(weights)}')
 
     @staticmethod
     def part_warning(dataset) -> Optional[str]:
         """The warning for a replay that trains on a part of the training
         set (``None``: it trains on all of it)."""
-        from ..datasets.heldout_split import HeldOutSplitDataset
         if not isinstance(dataset, HeldOutSplitDataset) or \
                 dataset.part == 'all':
             return None

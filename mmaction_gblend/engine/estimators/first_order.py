@@ -31,11 +31,10 @@ from mmengine.dist import all_reduce
 from mmengine.runner import Runner
 
 from ...models.recognizers.multi_head_contract import MultiHeadModel
-from ...models.utils import stack_labels
 from ...utils.model_wrappers import unwrap
 from ..blend_policy import Samples
 from ..blend_schedule import Estimate
-from ..heldout_evaluation import head_scores
+from ..heldout_evaluation import class_labels, head_scores
 from .base import BlendEstimator, Measurement
 from .measurer import MAIN
 
@@ -61,10 +60,8 @@ def probe_gradient(model: MultiHeadModel, head: str,
     count = torch.zeros((), dtype=torch.float64)
     for batch in loader:
         data = model.data_preprocessor(batch, False)
-        labels = stack_labels(data['data_samples']).to(
-            model.blend_weights.device)
-        if labels.dim() == 2:
-            labels = labels.argmax(dim=1)
+        labels = class_labels(data['data_samples'],
+                              model.blend_weights.device)
         scores = head_scores(model, data['inputs'], labels.shape[0], [head])
         F.cross_entropy(scores[head].float(), labels,
                         reduction='sum').backward()

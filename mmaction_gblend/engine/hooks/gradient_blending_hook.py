@@ -218,8 +218,8 @@ class GradientBlendingHook(Hook):
         runner.logger.info(start_log(
             self.mode, self.estimator.name, self.plan,
             len(self.heldout_loader.dataset), len(self.probe_loader.dataset),
-            self.estimator.describe() or getattr(self.check, 'describe',
-                                                 str)(),
+            self.estimator.describe() or (
+                self.check.describe() if self.check else ''),
             len(runner.train_dataloader.dataset), self.record.main_data))
         if initial is not None:
             self._check_initial_losses(runner, initial)
