@@ -191,8 +191,8 @@ def test_gblend_on_the_whole_set_holds_out_the_parts_v():
     assert (hook['heldout_fraction'], hook['seed']) == (0.1, 3)
     assert mix == dict(type='PredictionMixHook', dataloader='val')
     # the hook's split of the whole set is the online runs' split
-    from mmaction_gblend.datasets.heldout_split import (heldout_split_config,
-                                                         measurement_config)
+    from mmaction_gblend.datasets.heldout_split_configs import (
+        heldout_split_config, measurement_config)
     split = heldout_split_config(dataset, hook['heldout_fraction'],
                                  hook['seed'], exclude_heldout=False)
     assert split['part'] == 'all'

@@ -8,23 +8,31 @@ before training, and the main run trains on all 800 training clips, as
 naive fusion does; best of G-Blend's final models on the demo's seeds 0-1,
 docs/comparison/core/), tests both on the test split, and
 prints the prediction's and every head's accuracy side by side with
-G-Blend's final weights and the prediction's mixing weights; the weights'
-history is plotted to a PNG.
+G-Blend's final weights and the prediction's mixing weights; the weights
+over the training are plotted to a PNG.
+
+The terminal shows progress (which run, which epoch, the time left) and the
+table; each run's full log (the config, mmengine's log lines, warnings) goes
+to ``console.log`` in its work dir, beside mmengine's own log folder.
 
     python tools/demo.py [--data-root data/demo_av] [--work-dir work_dirs/demo]
         [--max-epochs N --warmup-epochs W --super-epochs S]  # quick runs
 """
 import argparse
+import contextlib
 import logging
+import os
 import os.path as osp
+import sys
 import time
 import warnings
-from typing import Dict, Optional
+from typing import Dict, Optional, TextIO
 
 warnings.filterwarnings('ignore', 'Fail to import ``MultiScaleDeformable')
 import mmaction_gblend  # noqa: F401,E402  (platform fixes, registration)
 from mmaction.registry import MODELS  # noqa: E402
 from mmengine.config import Config  # noqa: E402
+from mmengine.hooks import Hook  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
@@ -98,16 +106,100 @@ def check_data(cfg: Config) -> None:
         print(f'  {split:>5}: {len(loader.dataset)} clips; a batch: {shapes}')
 
 
-def train_and_test(cfg: Config) -> Dict[str, float]:
-    """Train, then test the final model; return the test metrics."""
+class DemoProgress(Hook):
+    """One line per epoch on the terminal: the run, the epoch, the training
+    loss, the validation accuracy and the time left (the epochs so far,
+    validation included, extrapolated); the estimate before training is
+    announced, as it takes about as long as a training of its own."""
+
+    priority = 'VERY_HIGH'  # announce the estimate before the hook runs it
+
+    def __init__(self, name: str, out: TextIO) -> None:
+        self.name = name
+        self.out = out
+        self.line: Optional[str] = None  # the finished epoch's, until val
+
+    def _say(self, line: str) -> None:
+        print(f'  [{self.name}] {line}', file=self.out, flush=True)
+
+    def _epoch_done(self, runner, val: str = '') -> None:
+        if self.line is None:
+            return
+        now = time.perf_counter()
+        done = runner.epoch  # the loop has counted the epoch by now
+        left = (now - self.training) / done * (runner.max_epochs - done)
+        self._say(f'{self.line}{val}  {clock(now - self.start)} so far, '
+                  f'about {clock(left)} left')
+        self.line = None
+
+    def before_train(self, runner) -> None:
+        self.start = self.training = time.perf_counter()
+
+    def before_train_epoch(self, runner) -> None:
+        self._epoch_done(runner)  # an epoch without validation
+        self.estimating = runner.epoch == 0 and any(
+            type(h).__name__ == 'GradientBlendingHook' and
+            getattr(h, 'mode', None) == 'offline' for h in runner.hooks)
+        if self.estimating:
+            self._say('estimating the blend weights before training (shadow '
+                      'copies trained without the held-out clips) ...')
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if self.estimating:  # the hook estimated in its before_train_epoch
+            self.training = time.perf_counter()
+            weights = named_weights(runner.model.get_blend_weights())
+            self._say(f'weights {weights}, estimated in '
+                      f'{clock(self.training - self.start)}; training ...')
+            self.estimating = False
+
+    def after_train_epoch(self, runner) -> None:
+        loss = runner.message_hub.get_scalar('train/loss').current()
+        # the loop counts the epoch after these hooks
+        self.line = (f'epoch {runner.epoch + 1:>2}/{runner.max_epochs}  '
+                     f'loss {loss:.3f}')
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        top1 = (metrics or {}).get('acc/top1')
+        self._epoch_done(runner, '' if top1 is None else
+                         f'  val top-1 {100 * top1:.1f}')
+
+    def after_train(self, runner) -> None:
+        self._epoch_done(runner)
+        self._say('testing the final model ...')
+
+
+def clock(seconds: float) -> str:
+    """``12:05``: minutes and seconds."""
+    return f'{int(seconds // 60)}:{int(seconds % 60):02d}'
+
+
+def train_and_test(cfg: Config, tag: str) -> Dict[str, float]:
+    """Train, then test the final model; return the test metrics. The
+    terminal gets :class:`DemoProgress`'s lines, ``console.log`` in the work
+    dir everything else the run prints."""
+    out = sys.stdout
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    log = osp.join(cfg.work_dir, 'console.log')
     start = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = runner.test()
+    with open(log, 'w') as f, contextlib.redirect_stdout(f), \
+            contextlib.redirect_stderr(f):
+        try:
+            # the logger's handler keeps the stream it was built with: this
+            # file, for the whole run
+            runner = Runner.from_cfg(cfg)
+            runner.register_hook(DemoProgress(tag, out))
+            runner.train()
+            metrics = runner.test()
+        except BaseException:
+            print(f'\n{tag} failed: the full log is {log}', file=out)
+            raise
     metrics['minutes'] = (time.perf_counter() - start) / 60
     metrics['weights'] = runner.model.get_blend_weights()
     metrics['mix'] = runner.model.get_prediction_weights()
     metrics['clips'] = len(runner.train_dataloader.dataset)
+    metrics['log'] = log
+    print(f'  [{tag}] done in {clock(60 * metrics["minutes"])}, test top-1 '
+          f'{100 * metrics["acc/top1"]:.1f}', file=out, flush=True)
     return metrics
 
 
@@ -156,16 +248,19 @@ def main(argv=None) -> Dict[str, Dict]:
     print(f'Demo data in {args.data_root}:')
     check_data(naive)
     results = {}
-    for name, cfg in (('naive fusion', naive),
-                      ('offline G-Blend, main run on all clips', gblend)):
-        print(f'\nTraining {name} ({cfg.train_cfg.max_epochs} epochs), logs '
-              f'in {cfg.work_dir} ...')
-        results[name] = train_and_test(cfg)
+    runs = (('naive fusion', naive),
+            ('offline G-Blend, main run on all clips', gblend))
+    for i, (name, cfg) in enumerate(runs, 1):
+        print(f'\nRun {i} of {len(runs)}: {name}, '
+              f'{cfg.train_cfg.max_epochs} epochs; full log in '
+              f'{osp.join(cfg.work_dir, "console.log")}', flush=True)
+        results[name] = train_and_test(cfg, cfg.experiment_name)
     print('\nTest split of the demo data (accuracy, %):\n')
     print(table(results))
     png = plot_weights(gblend.work_dir)
     history = osp.join(gblend.work_dir, 'gblend_history.jsonl')
-    print(f'\nG-Blend history: {history}\nweights and OGR plotted in {png}')
+    print(f'\nG-Blend history: {history}\nweights over the training and '
+          f'OGR plotted in {png}')
     return results
 
 

@@ -32,7 +32,9 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmaction_gblend  # noqa: F401  (platform fixes, registration)
+from mmaction_gblend.engine.blend_options import ignored_options
 from mmaction_gblend.engine.blend_schedule import AT_START
+from mmaction_gblend.engine.hooks import GradientBlendingHook
 from mmaction_gblend.utils.cli import add_runner_arguments, load_runner_config
 
 
@@ -89,10 +91,14 @@ def build_config(args: argparse.Namespace):
                 if h.get('type') == 'GradientBlendingHook']
     hook = copy.deepcopy(previous[0]) if previous else {}
     max_epochs = cfg.train_cfg.max_epochs
-    # the options an offline estimate ignores go (the hook warns of them)
-    for key in ('smoothing', 'super_epochs', 'warmup_epochs',
-                'offline_horizon', 'shadow_check', 'release_heldout',
-                'trajectory_correction', 'shadow_fraction'):
+    # the options an offline estimate ignores go (the hook would warn of
+    # them), and those this tool sets itself or has no use for
+    defaults = GradientBlendingHook.default_options()
+    options = {**defaults, **hook, 'mode': 'offline',
+               'estimator': args.estimator}
+    for key in ignored_options(options, defaults) + [
+            'warmup_epochs', 'offline_horizon', 'shadow_fraction',
+            'shadow_check', 'release_heldout']:
         hook.pop(key, None)
     if args.estimator in AT_START:
         # before epoch 0, over the run's own length and schedule

@@ -365,6 +365,187 @@ def _add_note(notes: Dict[str, List[str]], head: str, note: str) -> None:
 
 
 # --------------------------------------------------------------------------
+# the steps of blend_statistics
+# --------------------------------------------------------------------------
+Pairs = Tuple[Tuple[float, float], Tuple[float, float]]
+
+
+def _check_heads(before: Mapping[str, Any],
+                 after: Mapping[str, Any]) -> Dict[str, Pairs]:
+    """Head -> its ``(train, heldout)`` pairs before and after, checked; in
+    the order of ``after``."""
+    _check_mapping(before, 'before')
+    _check_mapping(after, 'after')
+    _check_same_heads(before, after, 'before', 'after')
+    if len(after) == 0:
+        raise ValueError('before/after must hold at least one head')
+    return {head: (_to_pair(before[head], f'before[{head!r}]'),
+                   _to_pair(after[head], f'after[{head!r}]'))
+            for head in after}
+
+
+def _check_weight_options(
+    overfit_floor: Any, min_weight: Any, smoothing: Any, previous: Any,
+    heads: List[str]
+) -> Tuple[float, float, float, Optional[Dict[str, float]]]:
+    """``overfit_floor``, ``min_weight``, ``smoothing`` and ``previous``,
+    checked."""
+    floor = _check_option(overfit_floor, 'overfit_floor')
+    if not floor > 0:
+        raise ValueError(f'overfit_floor must be > 0, got {overfit_floor!r}')
+    num_heads = len(heads)
+    min_w = _check_option(min_weight, 'min_weight')
+    if min_w < 0 or min_w * num_heads > 1.0 + 1e-12:
+        raise ValueError(f'min_weight must be in [0, 1/{num_heads}] for '
+                         f'{num_heads} heads, got {min_weight!r}')
+    smooth = _check_option(smoothing, 'smoothing')
+    if not 0.0 <= smooth < 1.0:
+        raise ValueError(f'smoothing must be in [0, 1), got {smoothing!r}')
+    if smooth > 0 and previous is None:
+        raise ValueError('smoothing > 0 needs the previous weights '
+                         '(previous=...)')
+    prev = None
+    if previous is not None:
+        _check_mapping(previous, 'previous')
+        prev = dict(zip(heads, check_blend_weights(
+            previous, heads, 'previous', sum_tolerance=PREVIOUS_SUM_TOL)))
+    return floor, min_w, smooth, prev
+
+
+def _check_response_scale(response_scale: Any, after: Mapping[str, Any],
+                          heads: List[str]) -> Dict[str, float]:
+    """Head -> the factor its changes are divided by (``{}``: none)."""
+    if response_scale is None:
+        return {}
+    _check_mapping(response_scale, 'response_scale')
+    _check_same_heads(after, response_scale, 'after', 'response_scale')
+    scale = {}
+    for head in heads:
+        value = _check_option(response_scale[head],
+                              f'response_scale[{head!r}]')
+        if value < 0:
+            raise ValueError(f'response_scale[{head!r}] must be >= 0, '
+                             f'got {value!r}')
+        scale[head] = value
+    return scale
+
+
+def _changes(pairs: Pairs, use_accuracy: bool) -> Tuple[float, float, float]:
+    """One head's ``G``, ``O`` and ``OGR = |O / G|``."""
+    (t_before, v_before), (t_after, v_after) = pairs
+    if use_accuracy:
+        g = v_after - v_before
+        o = (t_after - v_after) - (t_before - v_before)
+    else:
+        g = v_before - v_after
+        o = (v_after - t_after) - (v_before - t_before)
+    if not (math.isfinite(g) and math.isfinite(o)):
+        ogr = math.nan
+    elif g == 0:
+        ogr = math.inf
+    else:
+        ogr = abs(o) / abs(g)
+    return g, o, ogr
+
+
+def _head_score(pairs: Pairs, g: float, o: float, se: Tuple[float, float],
+                unit: float,
+                floor: float) -> Tuple[Optional[float], float, List[str]]:
+    """One head's ``log(G_eff / O_eff**2)`` (``None``: score 0), its
+    reported score and the notes of the policy.
+
+    ``se``: ``(se_G, se_O)``; ``unit``: the loss weight the head trained
+    with (its ``response_scale``, 1 by default).
+    """
+    se_g, se_o = se
+    if not all(map(math.isfinite, pairs[0] + pairs[1] + (g, o, se_g, se_o))):
+        return None, 0.0, [NOTE_NON_FINITE]
+    if unit == 0:
+        return None, 0.0, [NOTE_UNTRAINED]
+    if g <= 0:
+        return None, 0.0, [NOTE_NO_GENERALIZATION]
+    if g - se_g <= 0:
+        return None, 0.0, [NOTE_WITHIN_NOISE]
+    notes = []
+    g_eff = (g - se_g) / unit
+    # sqrt(O**2 + se_O**2) without overflow; exactly |O| if se_O = 0
+    o_eff = math.hypot(o, se_o) / unit
+    if o_eff < floor:
+        o_eff = floor
+        notes.append(NOTE_OVERFIT_FLOORED)
+    log_score = math.log(g_eff) - 2.0 * math.log(o_eff)
+    score = _reported_score(g_eff, o_eff, log_score)
+    if score == _FLOAT_MAX:
+        notes.append(NOTE_SCORE_CLIPPED)
+    elif score == 0.0:
+        notes.append(NOTE_SCORE_UNDERFLOW)
+    return log_score, score, notes
+
+
+def _estimated_weights(log_scores: Dict[str, float], heads: List[str],
+                       min_w: float,
+                       notes: Dict[str, List[str]]) -> Dict[str, float]:
+    """The scores normalised in log space, then ``min_weight`` applied."""
+    shift = max(log_scores.values())
+    raw = _normalise({
+        h: math.exp(log_scores[h] - shift) if h in log_scores else 0.0
+        for h in heads})
+    if not min_w > 0:
+        return raw
+    for head in heads:
+        if raw[head] < min_w:
+            _add_note(notes, head, NOTE_MIN_WEIGHT)
+    return _apply_min_weight(raw, min_w)
+
+
+def _blended_weights(
+        log_scores: Dict[str, float], heads: List[str], min_w: float,
+        smooth: float, prev: Optional[Dict[str, float]],
+        notes: Dict[str, List[str]]
+) -> Tuple[Dict[str, float], Optional[str]]:
+    """The weights before the floors and the fallback used, if any."""
+    # previous, raised to min_weight if it violates it (noted where used)
+    prev_raised = prev is not None and min(prev.values()) < min_w
+    if prev_raised:
+        prev = _apply_min_weight(prev, min_w)
+    if log_scores:
+        weights = _estimated_weights(log_scores, heads, min_w, notes)
+        if smooth > 0:
+            assert prev is not None
+            weights = {
+                head: (1.0 - smooth) * weights[head] + smooth * prev[head]
+                for head in heads
+            }
+            for head in heads:
+                _add_note(notes, head, NOTE_SMOOTHED)
+                if prev_raised:
+                    _add_note(notes, head, NOTE_PREVIOUS_MIN_WEIGHT)
+        return weights, None
+    if prev is not None:
+        if prev_raised:
+            for head in heads:
+                _add_note(notes, head, NOTE_PREVIOUS_MIN_WEIGHT)
+        return dict(prev), 'previous'
+    return {head: 1.0 / len(heads) for head in heads}, 'uniform'
+
+
+def _final_weights(weights: Dict[str, float], head_floors: Dict[str, float],
+                   min_w: float,
+                   notes: Dict[str, List[str]]) -> Dict[str, float]:
+    """The weights renormalised, raised to their floors and checked."""
+    weights = _normalise(weights)
+    if head_floors:
+        weights, raised = _apply_floors(weights, head_floors, min_w)
+        for head in raised:
+            _add_note(notes, head, NOTE_FLOOR)
+        weights = _normalise(weights)
+    if (abs(math.fsum(weights.values()) - 1.0) > RESULT_SUM_TOL
+            or not all(math.isfinite(w) and w >= 0 for w in weights.values())):
+        raise RuntimeError(f'internal error: invalid blend weights {weights}')
+    return weights
+
+
+# --------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------
 def blend_statistics(before: Mapping[str, Any],
@@ -522,169 +703,37 @@ def blend_statistics(before: Mapping[str, Any],
         >>> est.stats['audio'].ogr, est.fallback
         (2.0, None)
     """
-    # ---- inputs -----------------------------------------------------------
-    _check_mapping(before, 'before')
-    _check_mapping(after, 'after')
-    _check_same_heads(before, after, 'before', 'after')
-    heads = list(after)
-    if not heads:
-        raise ValueError('before/after must hold at least one head')
-    num_heads = len(heads)
-    values = {}
-    for head in heads:
-        values[head] = (_to_pair(before[head], f'before[{head!r}]'),
-                        _to_pair(after[head], f'after[{head!r}]'))
-
-    floor = _check_option(overfit_floor, 'overfit_floor')
-    if not floor > 0:
-        raise ValueError(f'overfit_floor must be > 0, got {overfit_floor!r}')
-    min_w = _check_option(min_weight, 'min_weight')
-    if min_w < 0 or min_w * num_heads > 1.0 + 1e-12:
-        raise ValueError(f'min_weight must be in [0, 1/{num_heads}] for '
-                         f'{num_heads} heads, got {min_weight!r}')
-    smooth = _check_option(smoothing, 'smoothing')
-    if not 0.0 <= smooth < 1.0:
-        raise ValueError(f'smoothing must be in [0, 1), got {smoothing!r}')
-    if smooth > 0 and previous is None:
-        raise ValueError('smoothing > 0 needs the previous weights '
-                         '(previous=...)')
-    prev = None
-    if previous is not None:
-        _check_mapping(previous, 'previous')
-        prev = dict(zip(heads, check_blend_weights(
-            previous, heads, 'previous', sum_tolerance=PREVIOUS_SUM_TOL)))
+    values = _check_heads(before, after)
+    heads = list(values)
+    floor, min_w, smooth, prev = _check_weight_options(
+        overfit_floor, min_weight, smoothing, previous, heads)
     ses = _validate_noise(noise, heads) if noise is not None else {}
-    scale = {}
-    if response_scale is not None:
-        _check_mapping(response_scale, 'response_scale')
-        _check_same_heads(after, response_scale, 'after', 'response_scale')
-        for head in heads:
-            value = _check_option(response_scale[head],
-                                  f'response_scale[{head!r}]')
-            if value < 0:
-                raise ValueError(f'response_scale[{head!r}] must be >= 0, '
-                                 f'got {value!r}')
-            scale[head] = value
+    scale = _check_response_scale(response_scale, after, heads)
     head_floors = (
         _validate_floors(floors, heads, min_w) if floors is not None else {})
 
-    # ---- per-head G, O, OGR, log-score ------------------------------------
-    notes: Dict[str, List[str]] = {head: [] for head in heads}
-    partial: Dict[str, Tuple[float, float, float, float]] = {}
+    changes = {head: _changes(values[head], use_accuracy) for head in heads}
+    notes: Dict[str, List[str]] = {}
+    scores: Dict[str, float] = {}
     log_scores: Dict[str, float] = {}
     for head in heads:
-        (t_before, v_before), (t_after, v_after) = values[head]
-        if use_accuracy:
-            g = v_after - v_before
-            o = (t_after - v_after) - (t_before - v_before)
-        else:
-            g = v_before - v_after
-            o = (v_after - t_after) - (v_before - t_before)
-        se_g, se_o = ses.get(head, (0.0, 0.0))
-        finite = all(
-            map(math.isfinite,
-                (t_before, v_before, t_after, v_after, g, o, se_g, se_o)))
-        if not (math.isfinite(g) and math.isfinite(o)):
-            ogr = math.nan
-        elif g == 0:
-            ogr = math.inf
-        else:
-            ogr = abs(o) / abs(g)
-        score = 0.0
-        if not finite:
-            _add_note(notes, head, NOTE_NON_FINITE)
-        elif scale.get(head, 1.0) == 0:
-            _add_note(notes, head, NOTE_UNTRAINED)
-        elif g <= 0:
-            _add_note(notes, head, NOTE_NO_GENERALIZATION)
-        elif g - se_g <= 0:
-            _add_note(notes, head, NOTE_WITHIN_NOISE)
-        else:
-            # per unit of the loss weight the head trained with (1 unless
-            # response_scale says otherwise)
-            unit = scale.get(head, 1.0)
-            g_eff = (g - se_g) / unit
-            # sqrt(O**2 + se_O**2) without overflow; exactly |O| if se_O = 0
-            o_eff = math.hypot(o, se_o) / unit
-            if o_eff < floor:
-                o_eff = floor
-                _add_note(notes, head, NOTE_OVERFIT_FLOORED)
-            log_score = math.log(g_eff) - 2.0 * math.log(o_eff)
+        g, o, _ = changes[head]
+        log_score, scores[head], notes[head] = _head_score(
+            values[head], g, o, ses.get(head, (0.0, 0.0)),
+            scale.get(head, 1.0), floor)
+        if log_score is not None:
             log_scores[head] = log_score
-            score = _reported_score(g_eff, o_eff, log_score)
-            if score == _FLOAT_MAX:
-                _add_note(notes, head, NOTE_SCORE_CLIPPED)
-            elif score == 0.0:
-                _add_note(notes, head, NOTE_SCORE_UNDERFLOW)
-        partial[head] = (g, o, ogr, score)
 
-    # previous, raised to min_weight if it violates it (noted where used)
-    prev_raised = prev is not None and min(prev.values()) < min_w
-    if prev_raised:
-        prev = _apply_min_weight(prev, min_w)
-
-    # ---- weights ----------------------------------------------------------
-    fallback: Optional[str] = None
-    if log_scores:
-        shift = max(log_scores.values())
-        raw = _normalise({
-            head:
-            (math.exp(log_scores[head] - shift) if head in log_scores else 0.0)
-            for head in heads
-        })
-        if min_w > 0:
-            for head in heads:
-                if raw[head] < min_w:
-                    _add_note(notes, head, NOTE_MIN_WEIGHT)
-            weights = _apply_min_weight(raw, min_w)
-        else:
-            weights = raw
-        if smooth > 0:
-            assert prev is not None
-            weights = {
-                head: (1.0 - smooth) * weights[head] + smooth * prev[head]
-                for head in heads
-            }
-            for head in heads:
-                _add_note(notes, head, NOTE_SMOOTHED)
-                if prev_raised:
-                    _add_note(notes, head, NOTE_PREVIOUS_MIN_WEIGHT)
-    elif prev is not None:
-        fallback = 'previous'
-        weights = dict(prev)
-        if prev_raised:
-            for head in heads:
-                _add_note(notes, head, NOTE_PREVIOUS_MIN_WEIGHT)
-    else:
-        fallback = 'uniform'
-        weights = {head: 1.0 / num_heads for head in heads}
-
-    weights = _normalise(weights)
-    if head_floors:
-        weights, raised = _apply_floors(weights, head_floors, min_w)
-        for head in raised:
-            _add_note(notes, head, NOTE_FLOOR)
-        weights = _normalise(weights)
-    total = math.fsum(weights.values())
-    if (abs(total - 1.0) > RESULT_SUM_TOL
-            or not all(math.isfinite(w) and w >= 0 for w in weights.values())):
-        raise RuntimeError(f'internal error: invalid blend weights {weights}')
-
-    stats = {}
-    for head in heads:
-        (t_before, v_before), (t_after, v_after) = values[head]
-        g, o, ogr, score = partial[head]
-        stats[head] = HeadBlendStats(
-            train_before=t_before,
-            heldout_before=v_before,
-            train_after=t_after,
-            heldout_after=v_after,
-            generalization=g,
-            overfitting=o,
-            ogr=ogr,
-            score=score,
-            weight=weights[head],
-            note='; '.join(notes[head]))
+    weights, fallback = _blended_weights(log_scores, heads, min_w, smooth,
+                                         prev, notes)
+    weights = _final_weights(weights, head_floors, min_w, notes)
+    stats = {
+        head: HeadBlendStats(*values[head][0], *values[head][1],
+                             *changes[head], score=scores[head],
+                             weight=weights[head],
+                             note='; '.join(notes[head]))
+        for head in heads
+    }
     return BlendEstimate(weights=weights, stats=stats, fallback=fallback)
 
 

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 import numpy as np
 
 # Mixed into the seed of the groups' order ("GRUP" in ASCII), so it is a
-# stream of its own beside the per-class draws of heldout_split.
+# stream of its own beside the per-class draws of stratified_split.
 GROUP_SEED_TAG = 0x47525550
 # The annotation keys a sample's path is read from, in this order.
 PATH_KEYS = ('filename', 'frame_dir', 'img_path', 'audio_path')

@@ -45,7 +45,7 @@ import os.path as osp
 import re
 import time
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -584,8 +584,7 @@ def make_demo_dataset(out_dir: str,
         classes=names,
         class_colors=np.round(class_colors(spec), 2).tolist(),
         class_frequencies=np.round(class_frequencies(spec), 3).tolist(),
-        counts={s: spec.split_size(s)
-                for s in SPLITS},
+        counts={s: spec.split_size(s) for s in SPLITS},
         bayes_accuracy=bayes_accuracies(spec),
         samples={},
         complete=False)
@@ -607,6 +606,36 @@ def make_demo_dataset(out_dir: str,
     start = time.time()
     log(f'[demo data] writing {len(tasks)} clips to {out_dir} with '
         f'{max(workers, 1)} process(es)')
+    cues = _write_clips(tasks, workers, log, start)
+
+    for split in SPLITS:
+        _write_lines(osp.join(out_dir, f'{split}_list.txt'), lists[split])
+    _write_lines(osp.join(out_dir, CLASSES_FILE), names)
+
+    # Samples in list order, so meta.json does not depend on worker timing.
+    for task in tasks:
+        split, rel_path, label = SPLITS[task[2]], task[-1], task[4]
+        video_cue, audio_cue = cues[rel_path]
+        meta['samples'][rel_path] = dict(
+            split=split, label=label, video_cue=video_cue, audio_cue=audio_cue)
+    meta['cue_rates'] = {
+        split: _cue_rates(meta['samples'], split) for split in SPLITS}
+    # Moved to the end so "complete" is literally written last.
+    del meta['complete']
+    meta['complete'] = True
+    _write_json(osp.join(out_dir, META_FILE), meta)
+    log(f'[demo data] done: {len(tasks)} clips in {time.time() - start:.1f} s')
+    return meta
+
+
+def _write_clips(tasks: list, workers: int, log: Callable[..., None],
+                 start: float) -> Dict[str, tuple]:
+    """Render and write the clips of ``tasks`` (with ``workers`` processes
+    when more than one), logging progress from ``start``.
+
+    Returns:
+        ``{rel_path: (video_cue, audio_cue)}``.
+    """
     cues = {}
     report_every = max(1, len(tasks) // 4)
     if workers > 1 and len(tasks) > 1:
@@ -621,27 +650,7 @@ def make_demo_dataset(out_dir: str,
         for task in tasks:
             rel_path, video_cue, audio_cue = _write_clip(task)
             cues[rel_path] = (video_cue, audio_cue)
-
-    for split in SPLITS:
-        _write_lines(osp.join(out_dir, f'{split}_list.txt'), lists[split])
-    _write_lines(osp.join(out_dir, CLASSES_FILE), names)
-
-    # Samples in list order, so meta.json does not depend on worker timing.
-    for task in tasks:
-        split, rel_path, label = SPLITS[task[2]], task[-1], task[4]
-        video_cue, audio_cue = cues[rel_path]
-        meta['samples'][rel_path] = dict(
-            split=split, label=label, video_cue=video_cue, audio_cue=audio_cue)
-    meta['cue_rates'] = {
-        split: _cue_rates(meta['samples'], split)
-        for split in SPLITS
-    }
-    # Moved to the end so "complete" is literally written last.
-    del meta['complete']
-    meta['complete'] = True
-    _write_json(osp.join(out_dir, META_FILE), meta)
-    log(f'[demo data] done: {len(tasks)} clips in {time.time() - start:.1f} s')
-    return meta
+    return cues
 
 
 def _cue_rates(samples: dict, split: str) -> Dict[str, Optional[float]]:

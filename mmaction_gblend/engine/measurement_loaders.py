@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Union
 from mmengine.runner import Runner
 
 from ..datasets.dataset_wrappers import dataset_pipeline
-from ..datasets.heldout_split import measurement_config
+from ..datasets.heldout_split_configs import measurement_config
 
 HOOK_NAME = 'GradientBlendingHook'
 

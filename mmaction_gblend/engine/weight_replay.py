@@ -24,7 +24,7 @@ from numbers import Integral
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..blending import check_blend_weights
-from ..datasets.heldout_split import HeldOutSplitDataset
+from ..datasets.heldout_split_dataset import HeldOutSplitDataset
 from ..utils.choices import check_choice
 from .blend_schedule import HOOK_KEY
 from .estimate_record import format_weights

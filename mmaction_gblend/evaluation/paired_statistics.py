@@ -3,7 +3,7 @@
 Two strategies run with the same seeds are compared seed by seed: the
 difference of their scores per seed, its mean, a Student's t interval for
 that mean and the shares of seeds won, tied and lost. Used by
-``tools/compare_strategies.py`` and ``benchmarks/mechanism_task.py``.
+``tools/comparison/statistics.py`` and ``benchmarks/mechanism_task.py``.
 
 The t distribution is computed here (regularised incomplete beta function,
 continued fraction), so nothing beyond the standard library is needed;

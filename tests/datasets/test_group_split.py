@@ -12,8 +12,9 @@ from mmengine.dataset import BaseDataset
 from mmaction_gblend.datasets.group_split import (check_group_spec,
                                                   choose_heldout_groups,
                                                   sample_groups)
-from mmaction_gblend.datasets.heldout_split import (heldout_split_config,
-                                                    stratified_heldout_split)
+from mmaction_gblend.datasets.heldout_split_configs import \
+    heldout_split_config
+from mmaction_gblend.datasets.stratified_split import stratified_heldout_split
 from helpers import capture_log, rank_results, run_dist_worker
 
 HERE = osp.dirname(osp.abspath(__file__))

@@ -14,10 +14,11 @@ from mmaction.registry import DATASETS
 from mmengine.runner import Runner
 
 from mmaction_gblend.datasets.errors import BadSampleError
-from mmaction_gblend.datasets.heldout_split import (HeldOutSplitDataset,
-                                                    heldout_split_config,
-                                                    label_from_data_info,
-                                                    stratified_heldout_split)
+from mmaction_gblend.datasets.heldout_split_configs import \
+    heldout_split_config
+from mmaction_gblend.datasets.heldout_split_dataset import HeldOutSplitDataset
+from mmaction_gblend.datasets.stratified_split import (
+    label_from_data_info, stratified_heldout_split)
 from helpers import capture_log, write_test_clip
 
 
@@ -239,7 +240,7 @@ def test_split_is_the_same_in_another_process():
     labels = labels_of_sizes({c: 20 + c for c in range(10)}, seed=9)
     here = [a.tolist() for a in stratified_heldout_split(labels, 0.08, 3)]
     code = ('import json, sys\n'
-            'from mmaction_gblend.datasets.heldout_split import '
+            'from mmaction_gblend.datasets.stratified_split import '
             'stratified_heldout_split\n'
             'labels = json.loads(sys.stdin.read())\n'
             'print(json.dumps([a.tolist() for a in '

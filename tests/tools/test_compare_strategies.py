@@ -5,11 +5,14 @@ baselines and of G-Blend's whole-set variants (offline, release, replay:
 the same held-out part V), real runs (the demo, the user's config through
 G-Blend, an online run and its replay), resumption, and the statistics of
 the report on given results."""
+import inspect
 import json
 import math
 import os
 import os.path as osp
+import re
 import statistics
+import sys
 
 import pytest
 import yaml
@@ -18,11 +21,20 @@ from mmengine.config import Config
 
 from mmaction_gblend.demo.demo_generator import (DemoDatasetSpec,
                                                  make_demo_dataset)
-from helpers import load_script, tiny_av_branches
+from mmaction_gblend.engine import blend_schedule
+from mmaction_gblend.engine.hooks import GradientBlendingHook
+from helpers import REPO, load_script, tiny_av_branches
+
+if osp.join(REPO, 'tools') not in sys.path:
+    # as tools/compare_strategies.py puts it: the package of its jobs
+    sys.path.append(osp.join(REPO, 'tools'))
+from comparison import reports, runs  # noqa: E402
+from comparison import statistics as stats  # noqa: E402
+from comparison import strategies  # noqa: E402
+from comparison.derivation import Derivation  # noqa: E402
 
 pytestmark = pytest.mark.demo_tools
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEMO = osp.join(REPO, 'configs', 'demo')
 
 # A user's own fusion config, not the demo's: 3 classes, 4-frame 32x32
@@ -123,6 +135,26 @@ def my_mix_fusion(my_fusion, tmp_path_factory):
     return str(path)
 
 
+#: The demo's own config of each strategy derived from its naive fusion.
+DEMO_CONFIGS = {
+    'rgb-only': 'rgb-only_r3d18_demo-av',
+    'audio-only': 'audio-only_r18_demo-av',
+    'naive-fusion': 'naive-fusion_r3d18-rgb_r18-audio_demo-av',
+    'aux-heads': 'aux-heads_r3d18-rgb_r18-audio_demo-av',
+    'paper-weights': 'paper-weights_r3d18-rgb_r18-audio_demo-av',
+    'ogm-ge': 'ogm-ge_r3d18-rgb_r18-audio_demo-av',
+    'opm': 'opm_r3d18-rgb_r18-audio_demo-av',
+    'opm-ogm-ge': 'opm-ogm-ge_r3d18-rgb_r18-audio_demo-av',
+    'gblend-online-trajectory': 'gblend-online_r3d18-rgb_r18-audio_demo-av',
+    'gblend-online-shadow': 'gblend-online-shadow_r3d18-rgb_r18-audio_demo-av',
+    'gblend-offline': 'gblend-offline-shadow_r3d18-rgb_r18-audio_demo-av',
+    'gblend-online-trajectory-release':
+    'gblend-online-release_r3d18-rgb_r18-audio_demo-av',
+    'gblend-online-trajectory-replay':
+    'gblend-replay_r3d18-rgb_r18-audio_demo-av',
+}
+
+
 def derived(derivation, name, tmp_path, seed=None):
     return Config.fromfile(
         derivation.write(name, str(tmp_path / f'{name}.py'), seed))
@@ -158,7 +190,8 @@ def split_part(split, part):
     ``HeldOutSplitDataset`` config, built."""
     from mmaction.registry import DATASETS
 
-    from mmaction_gblend.datasets.heldout_split import measurement_config
+    from mmaction_gblend.datasets.heldout_split_configs import \
+        measurement_config
     return DATASETS.build(measurement_config(split, part))
 
 
@@ -166,7 +199,8 @@ def hook_split(cfg):
     """The split a GradientBlendingHook makes of ``cfg``'s unwrapped
     training dataset, from its ``heldout_fraction`` and ``seed`` (as the
     hook does before training)."""
-    from mmaction_gblend.datasets.heldout_split import heldout_split_config
+    from mmaction_gblend.datasets.heldout_split_configs import \
+        heldout_split_config
     hook = hooks_by_type(cfg)['GradientBlendingHook']
     return heldout_split_config(
         cfg.train_dataloader.dataset.to_dict(), hook['heldout_fraction'],
@@ -176,34 +210,31 @@ def hook_split(cfg):
 # derivation -----------------------------------------------------------------
 
 
-def test_by_default_a_strategy_validates_once_at_the_end(compare,
-                                                         tmp_path):
-    epochs = compare.Derivation().cfg.train_cfg.max_epochs
+def test_by_default_a_strategy_validates_once_at_the_end(tmp_path):
+    epochs = Derivation().cfg.train_cfg.max_epochs
     for name in ('naive-fusion', 'gblend-online-shadow'):
-        cfg = derived(compare.Derivation(), name, tmp_path)
+        cfg = derived(Derivation(), name, tmp_path)
         assert cfg['train_cfg']['val_interval'] == epochs
         assert cfg['train_cfg']['max_epochs'] == epochs
-        cfg = derived(compare.Derivation(val_every_epoch=True), name,
-                      tmp_path)
+        cfg = derived(Derivation(val_every_epoch=True), name, tmp_path)
         assert cfg['train_cfg']['val_interval'] == 1
 
 
-def test_eval_split_val_tests_on_the_val_split(compare, tmp_path):
-    base = compare.Derivation().cfg
+def test_eval_split_val_tests_on_the_val_split(tmp_path):
+    base = Derivation().cfg
     for name in ('rgb-only', 'gblend-online-trajectory'):
-        cfg = derived(compare.Derivation(eval_split='val'), name, tmp_path)
+        cfg = derived(Derivation(eval_split='val'), name, tmp_path)
         assert cfg.test_dataloader == base.val_dataloader
         assert cfg.test_evaluator == base.val_evaluator
-        cfg = derived(compare.Derivation(), name, tmp_path)
+        cfg = derived(Derivation(), name, tmp_path)
         assert cfg.test_dataloader == base.test_dataloader
     with pytest.raises(ValueError, match='--eval-split'):
-        compare.Derivation(eval_split='train')
+        Derivation(eval_split='train')
 
 
 @pytest.mark.slow
-def test_the_demo_strategies_are_the_demo_configs(compare, tmp_path):
-    d = compare.Derivation(val_every_epoch=True,
-                           work_dir=str(tmp_path / 'work'))
+def test_the_demo_strategies_are_the_demo_configs(tmp_path):
+    d = Derivation(val_every_epoch=True, work_dir=str(tmp_path / 'work'))
     assert d.modalities == ['rgb', 'audio'] and d.notes == []
     assert d.select(['core']) == [
         'rgb-only', 'audio-only', 'naive-fusion', 'aux-heads',
@@ -218,11 +249,13 @@ def test_the_demo_strategies_are_the_demo_configs(compare, tmp_path):
         'gblend-online-shadow-release', 'gblend-online-shadow-replay',
         'gblend-online-first_order', 'gblend-offline'
     ]
-    demo = compare.DEMO_CONFIGS
+    # each strategy's entry names the demo's config of it
+    demo = {n: d.demo_config(n) for n in d.strategies if d.demo_config(n)}
+    assert {n: osp.basename(c) for n, c in demo.items()} == {
+        n: c + '.py' for n, c in DEMO_CONFIGS.items()}
     for name, config in demo.items():
         got = without_variables(derived(d, name, tmp_path, seed=0))
-        want = without_variables(
-            Config.fromfile(osp.join(DEMO, config + '.py')))
+        want = without_variables(Config.fromfile(config))
         if name == 'gblend-online-trajectory-replay':
             # the demo's replays `make demo`'s online run; the derived one
             # the online run of the same seed in its work dir
@@ -250,12 +283,12 @@ def test_the_demo_strategies_are_the_demo_configs(compare, tmp_path):
     assert {k: v for k, v in part.items() if k != 'train_dataloader'} == \
         {k: v for k, v in aux.items() if k != 'train_dataloader'}
     assert gblend.train_dataloader.dataset.fraction == \
-        compare.DEFAULT_HELDOUT_FRACTION
+        strategies.heldout_split()['fraction']
 
 
-def test_strategies_of_another_config(compare, my_fusion, tmp_path):
+def test_strategies_of_another_config(my_fusion, tmp_path):
     config, _ = my_fusion
-    d = compare.Derivation(config, heldout_fraction=0.2)
+    d = Derivation(config, heldout_fraction=0.2)
     assert d.modalities == ['video', 'sound'] and d.max_epochs == 6
     assert list(d.strategies) == [
         'video-only', 'sound-only', 'naive-fusion', 'aux-heads', 'ogm-ge',
@@ -304,8 +337,7 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
     offline = derived(d, 'gblend-offline', tmp_path)
     assert offline.custom_hooks == [dict(
         type='GradientBlendingHook', mode='offline', estimator='shadow',
-        shadow_fraction=1.0, min_weight=0.05, heldout_fraction=0.2, seed=0,
-        warmup_epochs=2, super_epochs=2)]
+        shadow_fraction=1.0, min_weight=0.05, heldout_fraction=0.2, seed=0)]
     assert offline.train_dataloader == base.train_dataloader
     assert offline.model == base.model
     ogm = derived(d, 'ogm-ge', tmp_path)
@@ -321,7 +353,7 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
     assert derived(d, 'opm', tmp_path).model.opm.start_epoch == 1
     # a short schedule: no scheduler, G-Blend scaled (the trajectory
     # estimator needs a warm-up shorter than the training: left out)
-    short = compare.Derivation(config, epochs=1)
+    short = Derivation(config, epochs=1)
     assert [n for n in short.strategies if n.startswith('gblend')] == [
         'gblend-online-shadow', 'gblend-online-shadow-release',
         'gblend-online-shadow-replay', 'gblend-online-first_order',
@@ -330,7 +362,15 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
     assert any('gblend-online-trajectory left out' in n for n in short.notes)
     cfg = derived(short, 'gblend-offline', tmp_path)
     assert cfg.train_cfg.max_epochs == 1 and cfg.param_scheduler == []
-    assert cfg.custom_hooks[0].warmup_epochs == 1
+    # offline shadow: one estimate over the whole schedule, whatever the
+    # hook's default warm-up (which it does not use)
+    hook, = cfg.custom_hooks
+    assert 'warmup_epochs' not in hook and 'super_epochs' not in hook
+    defaults = inspect.signature(GradientBlendingHook.__init__).parameters
+    assert defaults['warmup_epochs'].default > 1
+    assert blend_schedule('offline', hook.estimator, 1,
+                          defaults['warmup_epochs'].default,
+                          defaults['super_epochs'].default) == [(0, 1)]
     # epoch 0 is modulated by OGM-GE and (no warm-up left) OPM
     assert derived(short, 'ogm-ge', tmp_path).optim_wrapper.end_epoch == 0
     assert derived(short, 'opm', tmp_path).model.opm.start_epoch == 0
@@ -340,23 +380,21 @@ def test_strategies_of_another_config(compare, my_fusion, tmp_path):
     (1, 0, 0), (2, 0, 0), (3, 0, 0), (6, 2, 1), (8, 3, 1), (12, 5, 2),
     (100, 49, 16)
 ])
-def test_modulation_windows_of_a_schedule(compare, max_epochs, ogm_end,
-                                          opm_start):
+def test_modulation_windows_of_a_schedule(max_epochs, ogm_end, opm_start):
     """OGM-GE: the first half, both ends included (epochs 0 to
     max_epochs // 2 - 1, at least epoch 0); OPM after a sixth."""
-    assert compare.ogm_end_epoch(max_epochs) == ogm_end
-    assert compare.opm_start_epoch(max_epochs) == opm_start
+    assert strategies.ogm_end_epoch(max_epochs) == ogm_end
+    assert strategies.opm_start_epoch(max_epochs) == opm_start
 
 
-def test_three_modalities_and_configs_it_refuses(compare, my_fusion,
-                                                 tmp_path):
+def test_three_modalities_and_configs_it_refuses(my_fusion, tmp_path):
     config, _ = my_fusion
     three = tmp_path / 'three.py'
     three.write_text(f'_base_ = [{config!r}]\n'
                      "model = dict(branches=dict(echo=dict(input_key="
                      "'audios', feat_dim=64, backbone=dict(type="
                      "'AudioResNet', depth=18, base_channels=8))))\n")
-    d = compare.Derivation(str(three))
+    d = Derivation(str(three))
     assert d.modalities == ['video', 'sound', 'echo']
     assert {'ogm-ge', 'opm', 'paper-weights'}.isdisjoint(d.strategies)
     assert any('exactly two modalities' in n for n in d.notes)
@@ -366,21 +404,21 @@ def test_three_modalities_and_configs_it_refuses(compare, my_fusion,
     assert list(derived(d, 'echo-only', tmp_path).model.branches) == \
         ['echo']
     with pytest.raises(ValueError, match='two or more model.branches'):
-        compare.Derivation(osp.join(DEMO, 'rgb-only_r3d18_demo-av.py'))
+        Derivation(osp.join(DEMO, 'rgb-only_r3d18_demo-av.py'))
     with pytest.raises(ValueError, match='balances the modalities itself'):
-        compare.Derivation(
+        Derivation(
             osp.join(DEMO, 'gblend-online_r3d18-rgb_r18-audio_demo-av.py'))
     with pytest.raises(ValueError, match='heldout-fraction'):
-        compare.Derivation(config, heldout_fraction=1.5)
+        Derivation(config, heldout_fraction=1.5)
 
 
 def test_gblend_part_baselines_train_on_the_clips_gblend_trains_on(
-        compare, my_fusion, tmp_path):
+        my_fusion, tmp_path):
     config, _ = my_fusion
-    d = compare.Derivation(config, work_dir=str(tmp_path / 'work'))
+    d = Derivation(config, work_dir=str(tmp_path / 'work'))
 
     def clips(name):
-        dataset = compare.build_train_dataset(
+        dataset = runs.build_train_dataset(
             d.write(name, str(tmp_path / f'{name}.py'), seed=0))
         return [dataset.get_data_info(i)['filename']
                 for i in range(len(dataset))]
@@ -404,27 +442,26 @@ def test_gblend_part_baselines_train_on_the_clips_gblend_trains_on(
                  'gblend-online-trajectory-replay'):
         assert clips(name) == whole, name
     # the table tells them apart by name
-    assert [n for n in d.strategies if compare._is_part(n)] == [
-        n for n, s in d.strategies.items() if s.part]
-    assert not compare._is_part('gblend-offline')
-    assert compare._is_part('gblend-online-trajectory')
-    assert not compare._is_part('gblend-online-trajectory-release')
-    assert not compare._is_part('gblend-online-shadow-replay')
+    assert [n for n, s in d.strategies.items() if s.part] == [
+        n + '@gblend-part' for n in ('video-only', 'sound-only',
+                                     'naive-fusion', 'aux-heads', 'ogm-ge',
+                                     'opm', 'opm-ogm-ge')
+    ] + ['gblend-online-shadow', 'gblend-online-trajectory',
+         'gblend-online-first_order']
 
 
-def test_offline_gblend_holds_out_the_online_runs_part(compare, my_fusion,
-                                                       tmp_path):
+def test_offline_gblend_holds_out_the_online_runs_part(my_fusion, tmp_path):
     """Offline G-Blend's main run trains on the whole training set; its
     hook splits it with the fraction and seed of the online runs'
     ``HeldOutSplitDataset``: the same V, T' and training part."""
     config, _ = my_fusion
-    d = compare.Derivation(config, heldout_fraction=0.4)
+    d = Derivation(config, heldout_fraction=0.4)
     online = derived(d, 'gblend-online-trajectory', tmp_path)
     offline = derived(d, 'gblend-offline', tmp_path)
     assert offline.train_dataloader.dataset.type != 'HeldOutSplitDataset'
     hook = hooks_by_type(offline)['GradientBlendingHook']
     assert (hook['heldout_fraction'], hook['seed']) == \
-        (0.4, compare.HELDOUT_SEED)
+        (0.4, strategies.heldout_split()['seed'])
     online_split = online.train_dataloader.dataset.to_dict()
     offline_split = hook_split(offline)
     assert offline_split['part'] == 'all'  # V trained on by the main run
@@ -438,15 +475,15 @@ def test_offline_gblend_holds_out_the_online_runs_part(compare, my_fusion,
 
 
 def test_release_strategy_trains_on_the_part_then_on_everything(
-        compare, my_fusion, tmp_path):
+        my_fusion, tmp_path):
     config, _ = my_fusion
-    d = compare.Derivation(config, heldout_fraction=0.2)
+    d = Derivation(config, heldout_fraction=0.2)
     base = Config.fromfile(config)
     for estimator in ('shadow', 'trajectory'):
         name = f'gblend-online-{estimator}-release'
         strategy = d.strategies[name]
         assert strategy.release and not strategy.part
-        assert strategy.method == f'gblend-online-{estimator}'
+        assert strategy.source == f'gblend-online-{estimator}'
         assert strategy.group == ('core' if estimator == 'trajectory'
                                   else 'extra')
         cfg = derived(d, name, tmp_path)
@@ -463,10 +500,10 @@ def test_release_strategy_trains_on_the_part_then_on_everything(
 
 
 def test_replay_strategy_replays_the_same_seeds_online_run(
-        compare, my_fusion, tmp_path):
+        my_fusion, tmp_path):
     config, _ = my_fusion
     work = tmp_path / 'work'
-    d = compare.Derivation(config, work_dir=str(work))
+    d = Derivation(config, work_dir=str(work))
     base = Config.fromfile(config)
     for estimator in ('shadow', 'trajectory'):
         name = f'gblend-online-{estimator}-replay'
@@ -490,7 +527,7 @@ def test_replay_strategy_replays_the_same_seeds_online_run(
     with pytest.raises(ValueError, match='needs the seed'):
         d.config_text('gblend-online-shadow-replay')
     # a relative work dir is the caller's
-    assert compare.Derivation(config, work_dir='rel').work_dir == \
+    assert Derivation(config, work_dir='rel').work_dir == \
         osp.abspath('rel')
 
 
@@ -498,11 +535,10 @@ def test_a_replay_without_its_source_run_stops(compare, my_fusion,
                                                tmp_path):
     config, _ = my_fusion
     work = tmp_path / 'work'
-    d = compare.Derivation(config, epochs=2, work_dir=str(work))
+    d = Derivation(config, epochs=2, work_dir=str(work))
     history = d.replay_source('gblend-online-trajectory-replay', 1)
     with pytest.raises(SystemExit) as stop:
-        compare.run_one(d, 'gblend-online-trajectory-replay', 1, str(work),
-                        {})
+        runs.run_one(d, 'gblend-online-trajectory-replay', 1, str(work), {})
     message = str(stop.value)
     assert history in message and 'seed 1' in message
     assert 'run gblend-online-trajectory with this seed' in message
@@ -512,37 +548,33 @@ def test_a_replay_without_its_source_run_stops(compare, my_fusion,
         'gblend-online-trajectory-replay', 0)))
     open(d.replay_source('gblend-online-trajectory-replay', 0), 'w').close()
     with pytest.raises(SystemExit, match='seed 1'):
-        compare.run_one(d, 'gblend-online-trajectory-replay', 1, str(work),
-                        {})
+        runs.run_one(d, 'gblend-online-trajectory-replay', 1, str(work), {})
     with pytest.raises(SystemExit, match='no history'):
         compare.main(['--config', config, '--epochs', '2', '--seeds', '1',
                       '--strategies', 'gblend-online-trajectory-replay',
                       '--work-dir', str(work)])
 
 
-def test_a_replay_run_reused_from_another_work_dir(compare, my_fusion,
-                                                   tmp_path):
+def test_a_replay_run_reused_from_another_work_dir(my_fusion, tmp_path):
     """``make compare-extra`` reuses the core comparison's runs in a work
     dir of its own: a replay's config names its source's history by path,
     which is not what makes it another run."""
     config, _ = my_fusion
     name = 'gblend-online-trajectory-replay'
-    core = compare.Derivation(config, epochs=2,
-                              work_dir=str(tmp_path / 'core'))
-    extra = compare.Derivation(config, epochs=2,
-                               work_dir=str(tmp_path / 'extra'))
+    core = Derivation(config, epochs=2, work_dir=str(tmp_path / 'core'))
+    extra = Derivation(config, epochs=2, work_dir=str(tmp_path / 'extra'))
     assert core.config_text(name, 1) != extra.config_text(name, 1)
     identity = core.config_text(name, 1).replace(core.work_dir,
                                                  '<work-dir>')
     earlier = dict(strategy=name, seed=1, accuracy=dict(prediction=0.5),
-                   config_sha1=compare._sha1(identity))
+                   config_sha1=runs._sha1(identity))
     # no history in the extra dir: the run is reused, not retrained
-    assert compare.run_one(extra, name, 1, extra.work_dir,
-                           {(name, 1): earlier}) is earlier
+    assert runs.run_one(extra, name, 1, extra.work_dir,
+                        {(name, 1): earlier}) is earlier
     # a run of another config is not reused (and here cannot be retrained)
     other = dict(earlier, config_sha1='0' * 16)
     with pytest.raises(SystemExit, match='no history'):
-        compare.run_one(extra, name, 1, extra.work_dir, {(name, 1): other})
+        runs.run_one(extra, name, 1, extra.work_dir, {(name, 1): other})
 
 
 # runs -------------------------------------------------------------------
@@ -725,7 +757,7 @@ def test_online_gblend_then_its_replay_end_to_end(compare, my_mix_fusion,
 # statistics -------------------------------------------------------------
 
 
-def test_summary_statistics(compare):
+def test_summary_statistics():
     results = [
         dict(strategy='gblend-online-shadow', seed=s, wall_s=60.0 * (s + 1),
              accuracy=dict(prediction=p, rgb=0.5, audio=0.25),
@@ -733,19 +765,19 @@ def test_summary_statistics(compare):
              train_samples=435)
         for s, p in enumerate((0.8, 0.9, 0.7))
     ]
-    row, = compare.summarise(results, heads=['rgb', 'audio'])
+    row, = stats.summarise(results, heads=['rgb', 'audio'])
     assert row['prediction'][0] == pytest.approx(0.8)
     assert row['prediction'][1] == pytest.approx(0.1)  # sample std
     assert row['wall_min'] == pytest.approx(2.0)  # median of 1, 2, 3
     assert list(row['weights']) == ['rgb', 'audio', 'fused']
     assert row['weights']['audio'] == pytest.approx(
         dict(mean=0.1, min=0.0, max=0.2))
-    line = compare.markdown_table([row]).splitlines()[2]
+    line = reports.markdown_table([row]).splitlines()[2]
     assert '| 80.0 ± 10.0 | 50.0 ± 0.0 | 25.0 ± 0.0 | rgb 0.60, audio ' \
         '0.10 [0.00–0.20], fused 0.30 [0.20–0.40] | 435 | 2.0 | 3 |' in line
 
 
-def test_wall_time_is_a_median_of_the_measured_runs(compare):
+def test_wall_time_is_a_median_of_the_measured_runs():
     # a run that shared the cores (here 30 min) does not move the median;
     # a run without a clean measurement (None) is left out
     results = [
@@ -753,15 +785,15 @@ def test_wall_time_is_a_median_of_the_measured_runs(compare):
              accuracy=dict(prediction=0.7), weights={})
         for s, w in enumerate((240.0, 1800.0, 180.0, None))
     ]
-    row, = compare.summarise(results)
+    row, = stats.summarise(results)
     assert row['wall_min'] == pytest.approx(4.0)
     assert row['seeds'] == 4
-    row, = compare.summarise([dict(results[3])])
+    row, = stats.summarise([dict(results[3])])
     assert row['wall_min'] is None
-    assert '| – | – | 1 |' in compare.markdown_table([row])
+    assert '| – | – | 1 |' in reports.markdown_table([row])
 
 
-def test_paired_tables_like_for_like(compare):
+def test_paired_tables_like_for_like():
     top1 = {
         'rgb-only': (0.70, 0.72, 0.71), 'audio-only': (0.40, 0.45, 0.42),
         'naive-fusion': (0.65, 0.70, 0.66),
@@ -773,8 +805,8 @@ def test_paired_tables_like_for_like(compare):
     results = [dict(strategy=n, seed=s, wall_s=1.0,
                     accuracy=dict(prediction=v), weights={})
                for n, values in top1.items() for s, v in enumerate(values)]
-    tables = {t['label']: t for t in compare.paired_tables(results,
-                                                           list(top1))}
+    tables = {t['label']: t
+              for t in stats.paired_tables(results, Derivation().strategies)}
     whole = tables['best single modality (whole training set)']
     part = tables["best single modality (G-Blend's training part)"]
     assert whole['reference'] == 'rgb-only'
@@ -795,31 +827,95 @@ def test_paired_tables_like_for_like(compare):
     assert row['high'] - row['mean'] == pytest.approx(half)
     assert (row['won'], row['tied'], row['lost']) == pytest.approx(
         (2 / 3, 0, 1 / 3))
-    text = compare.markdown_paired(list(tables.values()))
+    text = reports.markdown_paired(list(tables.values()))
     mean = statistics.fmean(diffs)
     assert f'| gblend-online-shadow | 3 | {100 * mean:+.1f} | ' \
         f'[{100 * (mean - half):+.1f}, {100 * (mean + half):+.1f}] | ' \
         '67% | 0% | 33% |' in text
 
 
-def test_reuse_reads_the_old_strategy_names(compare, tmp_path):
+def doc_example():
+    """The code blocks of docs/comparison_tool.md's "Adding a strategy":
+    ``(python, bash)``."""
+    text = open(osp.join(REPO, 'docs', 'comparison_tool.md')).read()
+    section = text.split('## Adding a strategy', 1)[1].split('\n## ', 1)[0]
+    python, = re.findall(r'```python\n(.*?)```', section, re.S)
+    bash, = re.findall(r'```bash\n(.*?)```', section, re.S)
+    return python, bash.replace('\\\n', ' ').split()
+
+
+@pytest.fixture
+def doc_strategy():
+    """The documentation's new strategy, registered for one test."""
+    python, argv = doc_example()
+    saved = list(strategies.STRATEGIES)
+    # as if added at the end of strategies.py
+    exec(python, dict(vars(strategies)))
+    yield argv[argv.index('--strategies'):]
+    strategies.STRATEGIES[:] = saved
+
+
+def test_adding_a_strategy_as_documented(compare, doc_strategy, tmp_path,
+                                         monkeypatch):
+    """The documented entry is derived with its override, in its set, with
+    its ``@gblend-part`` run, and paired with the references on the same
+    clips; the documented command runs it (the runs stood in for)."""
+    d = Derivation(work_dir=str(tmp_path / 'work'))
+    names = list(d.strategies)
+    assert names.index('fused-half') == names.index('opm-ogm-ge') + 1
+    assert names.index('fused-half@gblend-part') == \
+        names.index('opm-ogm-ge@gblend-part') + 1
+    assert {'fused-half', 'fused-half@gblend-part'} <= set(
+        d.select(['extra'])) - set(d.select(['core']))
+    cfg = derived(d, 'fused-half', tmp_path)
+    assert cfg.model.blend_weights == dict(rgb=0.25, audio=0.25, fused=0.5)
+    assert cfg.train_dataloader == d.cfg.train_dataloader
+    part = derived(d, 'fused-half@gblend-part', tmp_path)
+    assert part.model.blend_weights == cfg.model.blend_weights
+    assert part.train_dataloader.dataset.type == 'HeldOutSplitDataset'
+
+    means = {'rgb-only': 0.7, 'audio-only': 0.4, 'naive-fusion': 0.6,
+             'fused-half': 0.65}
+
+    def run_one(derivation, strategy, seed, work_dir, reused):
+        top1 = means[strategy.split('@')[0]] + 0.01 * seed
+        return dict(strategy=strategy, seed=seed, wall_s=1.0,
+                    accuracy=dict(prediction=top1), weights={},
+                    train_samples=6 if strategy.endswith('part') else 9)
+
+    monkeypatch.setattr(compare, 'run_one', run_one)
+    work = str(tmp_path / 'compare')
+    compare.main(doc_strategy + ['--seeds', '0', '1', '--work-dir', work])
+    results = json.load(open(osp.join(work, 'comparison.json')))
+    tables = {t['reference']: [r['strategy'] for r in t['rows']]
+              for t in stats.paired_tables(results, d.strategies)}
+    for suffix in ('', '@gblend-part'):  # the same clips as the reference
+        for ref in ('rgb-only', 'naive-fusion'):
+            assert tables.pop(ref + suffix) == [
+                n + suffix for n in means if n != ref]
+    assert tables == {}
+    text = open(osp.join(work, 'comparison.md')).read()
+    assert '| fused-half | 2 | ' in text
+    assert '| fused-half@gblend-part | 2 | ' in text
+
+
+def test_reuse_reads_the_old_strategy_names(tmp_path):
     path = tmp_path / 'old.json'
     path.write_text(json.dumps([
         dict(strategy='gblend-online', seed=0, wall_s=1.0,
              accuracy=dict(prediction=0.5), weights={}),
         dict(strategy='rgb-only', seed=1, wall_s=1.0,
              accuracy=dict(prediction=0.6), weights={})]))
-    reused = compare.read_reused(str(path))
+    reused = runs.read_reused(str(path))
     assert set(reused) == {('gblend-online-trajectory', 0), ('rgb-only', 1)}
     assert reused[('gblend-online-trajectory', 0)]['strategy'] == \
         'gblend-online-trajectory'
 
 
-def test_the_held_out_group_reaches_every_split(compare, my_fusion,
-                                                tmp_path):
+def test_the_held_out_group_reaches_every_split(my_fusion, tmp_path):
     config, _ = my_fusion
     group = r'_(\d{4})\.mp4'
-    d = compare.Derivation(config, heldout_group=group)
+    d = Derivation(config, heldout_group=group)
     part = derived(d, 'naive-fusion@gblend-part', tmp_path)
     assert part.train_dataloader.dataset.group == group
     online = derived(d, 'gblend-online-shadow', tmp_path)
@@ -828,11 +924,11 @@ def test_the_held_out_group_reaches_every_split(compare, my_fusion,
     hook = next(h for h in offline.custom_hooks
                 if h.type == 'GradientBlendingHook')
     assert hook.heldout_group == group
-    assert 'group' not in derived(compare.Derivation(config),
+    assert 'group' not in derived(Derivation(config),
                                   'gblend-online-shadow',
                                   tmp_path).train_dataloader.dataset
     with pytest.raises(ValueError, match='--heldout-group'):
-        compare.Derivation(config, heldout_group=r'_\d{4}')
+        Derivation(config, heldout_group=r'_\d{4}')
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """tools/demo.py, the main job of `make demo`, on a small demo dataset."""
 import json
 import os.path as osp
+import re
 
 import pytest
 
@@ -51,6 +52,19 @@ def test_demo_trains_naive_fusion_and_gblend_on_every_clip(tmp_path, capsys):
                if line.startswith(f'| {name} |'))
     for head in ('rgb', 'audio', 'fused'):
         assert f'{head} {last[head]:.3f}' in row
+    # the terminal shows progress and the table; the full logs (the config
+    # dump, mmengine's log lines) are in each run's console.log
+    assert 'Config:' not in out and 'Epoch(train)' not in out
+    for run in ('naive-fusion', 'gblend-offline'):
+        for epoch in (1, 2):
+            assert re.search(rf'\[{run}\] epoch  {epoch}/2  loss \d+\.\d{{3}}'
+                             r'  val top-1 \d+\.\d  \d+:\d\d so far, about '
+                             r'\d+:\d\d left', out)
+        log = work / run / 'console.log'
+        assert f'full log in {log}' in out
+        text = log.read_text()
+        assert 'Config:' in text and 'Epoch(train)' in text
+    assert '[gblend-offline] weights rgb ' in out
     png = work / 'gblend-offline' / 'blend_weights.png'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 

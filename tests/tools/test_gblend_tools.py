@@ -57,6 +57,18 @@ def test_plot_blend_weights(tmp_path):
     png = tmp_path / 'blend_weights.png'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert tool.series(entries, 'weight')['audio'] == [(2, .1), (4, 0)]
+    # without initial weights and the schedule's end: the entries alone
+    assert tool.weights_over_training(entries)['audio'] == [(2, .1), (4, 0)]
+    # with them: the warm-up's weights from epoch 0, the last to the end
+    for entry in entries:
+        entry.update(max_epochs=6, initial_weights=dict(rgb=.2, audio=.3,
+                                                        fused=.5))
+    over = tool.weights_over_training(entries)
+    assert over['audio'] == [(0, .3), (2, .1), (4, 0), (6, 0)]
+    assert over['fused'] == [(0, .5), (2, .5), (4, .5), (6, .5)]
+    # an offline estimate at epoch 0 is held over the whole schedule
+    offline = [dict(entries[0], epoch=0)]
+    assert tool.weights_over_training(offline)['rgb'] == [(0, .4), (6, .4)]
     history.write_text(history.read_text() + '{broken\n')
     with pytest.raises(ValueError, match='line 3'):
         tool.read_history(str(history))

@@ -25,7 +25,6 @@ and ``configs/demo/metafile.yml``: the models of both comparisons'
 here from the JSON files; nothing is typed by hand.
 """
 import argparse
-import importlib.util
 import json
 import os.path as osp
 import re
@@ -38,19 +37,17 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 COMPARISONS = osp.join(REPO, 'docs', 'comparison')
 README = osp.join(REPO, 'README.md')
 METAFILE = osp.join(REPO, 'configs', 'demo', 'metafile.yml')
+sys.path.insert(0, REPO)  # this checkout's mmaction_gblend
+if osp.join(REPO, 'tools') not in sys.path:  # tools/comparison/
+    sys.path.append(osp.join(REPO, 'tools'))
 
-
-def _load_compare():
-    """tools/compare_strategies.py as a module (it is a script)."""
-    path = osp.join(REPO, 'tools', 'compare_strategies.py')
-    spec = importlib.util.spec_from_file_location('compare_strategies', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-compare = _load_compare()
-PART = compare.PART_SUFFIX
+from comparison.derivation import Derivation  # noqa: E402
+from comparison.reports import write_metafile  # noqa: E402
+from comparison.statistics import summarise  # noqa: E402
+from comparison.strategies import PART_SUFFIX as PART  # noqa: E402
+from mmaction_gblend.evaluation.paired_statistics import \
+    paired_comparison  # noqa: E402
+from mmaction_gblend.models.recognizers import FUSED  # noqa: E402
 
 #: How the README names a strategy (others keep their own name).
 LABELS = {
@@ -128,8 +125,8 @@ def _paired_cell(runs: List[dict], strategy: str,
                  reference: Optional[str]) -> str:
     if reference is None:
         return ''
-    c = compare.paired_comparison(runs, strategy, reference,
-                                  lambda r: r['accuracy']['prediction'])
+    c = paired_comparison(runs, strategy, reference,
+                          lambda r: r['accuracy']['prediction'])
     if c is None:
         return ''
     won = round(c['won'] * c['n'])
@@ -153,11 +150,12 @@ def _base_names(rows: Dict[str, dict]) -> List[str]:
 def results_block(runs: List[dict], sources: Sequence[str]) -> str:
     """The README's results block: the strategies' table and the paired
     differences."""
-    demo = compare.Derivation(compare.DEFAULT_CONFIG)
-    rows = {r['strategy']: r for r in compare.summarise(
-        runs, list(demo.strategies), demo.modalities + [compare.FUSED])}
-    whole = [r for n, r in rows.items() if not compare._is_part(n)]
-    part = [r for n, r in rows.items() if compare._is_part(n)]
+    demo = Derivation()
+    rows = {r['strategy']: r for r in summarise(
+        runs, list(demo.strategies), demo.heads)}
+    strategies = demo.strategies
+    whole = [r for n, r in rows.items() if not strategies[n].part]
+    part = [r for n, r in rows.items() if strategies[n].part]
     singles = [n for n in rows if n.split('@')[0].endswith('-only')]
 
     def best(names):
@@ -180,9 +178,9 @@ def results_block(runs: List[dict], sources: Sequence[str]) -> str:
         f"| G-Blend's part ({_clips(part)} clips) |", '| --- | --- | --- | --- |'
     ]
     for base in _base_names(rows):
-        at_whole = rows.get(base) if not compare._is_part(base) else None
+        at_whole = rows.get(base) if not strategies[base].part else None
         at_part = rows.get(base + PART) or (
-            rows.get(base) if compare._is_part(base) else None)
+            rows.get(base) if strategies[base].part else None)
         # the seeds column is the first cell's; a cell over other seeds
         # (a part run of the extra set) names its own
         seeds = sorted((at_whole or at_part)['seed_list'])
@@ -192,7 +190,7 @@ def results_block(runs: List[dict], sources: Sequence[str]) -> str:
                 cells.append('')
                 continue
             cell = _top1(row)
-            if compare._is_gblend(row['strategy']) and row.get('weights'):
+            if strategies[row['strategy']].gblend and row.get('weights'):
                 cell += f' ({_weights(row)})'
             if sorted(row['seed_list']) != seeds:
                 cell += f' (seeds {_seeds(row["seed_list"])})'
@@ -215,8 +213,8 @@ def results_block(runs: List[dict], sources: Sequence[str]) -> str:
     for base in _base_names(rows):
         if base.endswith('-only'):
             continue
-        gblend = compare._is_gblend(base)
-        on_part = base if compare._is_part(base) else base + PART
+        gblend = strategies[base].gblend
+        on_part = base if strategies[base].part else base + PART
         references = [('naive fusion', naive_part, naive_whole),
                       (label(best_whole or ''), best_part, best_whole)]
         if gblend:
@@ -249,7 +247,7 @@ def prediction_lines(runs: List[dict], rows: Dict[str, dict]) -> List[str]:
     for name, row in rows.items():
         heads = {h: v for h, v in row['heads'].items() if v is not None}
         if name.split('@')[0].endswith('-only') or \
-                compare.FUSED not in heads:
+                FUSED not in heads:
             continue
         best = max(heads, key=lambda h: heads[h][0])
         these = [r for r in runs if r['strategy'] == name]
@@ -359,7 +357,7 @@ def main(argv=None) -> int:
         return 0
     with open(README, 'w') as f:
         f.write(text)
-    compare.write_metafile(index, METAFILE)
+    write_metafile(index, METAFILE)
     print(f'written: README.md, {osp.relpath(METAFILE, REPO)}')
     return 0
 

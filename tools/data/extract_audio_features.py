@@ -44,9 +44,13 @@ from mmaction_gblend.datasets.transforms.audio_decoding import read_audio_track
 from mmaction_gblend.datasets.transforms.log_mel import (SCALES,
                                                          log_mel_spectrogram)
 
+# the modules beside this script, also when it is loaded by its path (tests)
+if osp.dirname(osp.abspath(__file__)) not in sys.path:
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from audio_feature_sources import (DEFAULT_EXTS, collect_files,  # noqa: E402
+                                   find_collisions, output_path)
+
 METADATA_FILE = 'extract_audio_features.json'
-DEFAULT_EXTS = ('mp4', 'avi', 'mkv', 'mov', 'webm', 'm4a', 'wav', 'flac',
-                'mp3')
 # Marks the temporary files of the atomic writes: ``.<name>.npy<TMP_TAG>...``.
 TMP_TAG = '.extract-tmp-'
 
@@ -70,117 +74,6 @@ def feature_params(args: argparse.Namespace) -> Dict:
         fmax=args.fmax,
         power=args.power,
         scale=args.scale)
-
-
-def _normalize_ext(ext: str) -> str:
-    return '.' + ext.lower().lstrip('.')
-
-
-def _check_relpath(relpath: str, where: str) -> str:
-    """Normalise a path relative to SRC_ROOT; refuse one that leaves it."""
-    norm = osp.normpath(relpath)
-    if osp.isabs(norm) or norm == '..' or norm.startswith('..' + os.sep):
-        raise ValueError(
-            f'{where}: path {relpath!r} is not inside SRC_ROOT; annotation '
-            'paths must be relative to SRC_ROOT')
-    return norm.replace(os.sep, '/')
-
-
-def read_annotation_paths(ann_file: str) -> List[str]:
-    """The relative paths listed in an annotation file.
-
-    Lines are ``relative/path.mp4 label ...``; blank lines and lines starting
-    with ``#`` are ignored (as in :class:`AudioVisualDataset`).
-
-    Args:
-        ann_file: The annotation list.
-
-    Returns:
-        The paths in file order, normalised.
-
-    Raises:
-        FileNotFoundError: ``ann_file`` does not exist.
-        ValueError: A path is absolute or leaves ``SRC_ROOT``.
-    """
-    if not osp.isfile(ann_file):
-        raise FileNotFoundError(f'annotation file {ann_file} not found')
-    paths = []
-    with open(ann_file, encoding='utf-8') as f:
-        for lineno, line in enumerate(f, start=1):
-            line = line.strip()
-            if not line or line.startswith('#'):
-                continue
-            paths.append(
-                _check_relpath(line.split()[0], f'{ann_file}, line {lineno}'))
-    return paths
-
-
-def collect_files(src_root: str,
-                  ann_files: Optional[Sequence[str]] = None,
-                  exts: Sequence[str] = DEFAULT_EXTS,
-                  exclude: Optional[str] = None) -> List[str]:
-    """The files to process, as paths relative to ``src_root``.
-
-    Args:
-        src_root: Root folder of the source files.
-        ann_files: Annotation lists; their paths are taken in order, each
-            once, whether or not the file exists (a missing one is reported
-            as a failure later). Without them, every file under ``src_root``
-            whose extension is in ``exts`` is taken, sorted.
-        exts: Extensions for the folder walk, with or without the dot, in
-            any case.
-        exclude: A folder not to walk into (the output folder, when it lies
-            inside ``src_root``).
-
-    Returns:
-        Relative paths with ``/`` separators.
-
-    Raises:
-        FileNotFoundError: ``src_root`` or an annotation file is missing.
-        ValueError: An annotation path is absolute or leaves ``src_root``.
-    """
-    if not osp.isdir(src_root):
-        raise FileNotFoundError(f'SRC_ROOT {src_root} is not a folder')
-    if ann_files:
-        seen = set()
-        relpaths = []
-        for ann_file in ann_files:
-            for relpath in read_annotation_paths(ann_file):
-                if relpath not in seen:
-                    seen.add(relpath)
-                    relpaths.append(relpath)
-        return relpaths
-
-    suffixes = {_normalize_ext(ext) for ext in exts}
-    excluded = osp.realpath(exclude) if exclude else None
-    relpaths = []
-    for dirpath, dirnames, filenames in os.walk(src_root, followlinks=True):
-        dirnames[:] = [
-            d for d in dirnames
-            if osp.realpath(osp.join(dirpath, d)) != excluded
-        ]
-        for name in filenames:
-            if osp.splitext(name)[1].lower() in suffixes:
-                relpath = osp.relpath(osp.join(dirpath, name), src_root)
-                relpaths.append(relpath.replace(os.sep, '/'))
-    return sorted(relpaths)
-
-
-def output_path(dst_root: str, relpath: str) -> str:
-    """Where the features of ``SRC_ROOT/relpath`` go (as the dataset reads)."""
-    return osp.join(dst_root, osp.splitext(relpath)[0] + '.npy')
-
-
-def find_collisions(relpaths: Iterable[str]) -> Dict[str, List[str]]:
-    """Source files that would write the same ``.npy`` (``a.mp4``, ``a.wav``).
-
-    Returns:
-        Output stem to the two or more sources that share it.
-    """
-    by_stem: Dict[str, List[str]] = {}
-    for relpath in relpaths:
-        by_stem.setdefault(osp.splitext(relpath)[0], []).append(relpath)
-    return {stem: srcs for stem, srcs in by_stem.items() if len(srcs) > 1}
 
 
 def save_atomic(path: str, array: np.ndarray) -> None:
@@ -506,6 +399,82 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
+def _sources(args: argparse.Namespace) -> Optional[List[str]]:
+    """The files to process, relative to SRC_ROOT; ``None`` (exit status 2)
+    after printing why there are none or why they cannot be processed."""
+    try:
+        relpaths = collect_files(
+            args.src_root, args.ann_file, args.ext, exclude=args.dst_root)
+    except (OSError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return None
+    if not relpaths:
+        where = ('the annotation files' if args.ann_file else
+                 f'{args.src_root} with extensions {" ".join(args.ext)}')
+        print(f'error: no files to process in {where}', file=sys.stderr)
+        return None
+    collisions = find_collisions(relpaths)
+    if collisions:
+        lines = '\n'.join(f'  {stem}.npy <- {", ".join(srcs)}'
+                          for stem, srcs in sorted(collisions.items()))
+        print('error: several source files would write the same feature '
+              f'file (narrow --ext or the annotation list):\n{lines}',
+              file=sys.stderr)
+        return None
+    return relpaths
+
+
+def _parameters_allowed(args: argparse.Namespace, params: Dict,
+                        relpaths: List[str], meta_path: str) -> bool:
+    """Whether DST_ROOT may take features of ``params``; prints the error
+    (exit status 2) or the warning."""
+    dst_root = args.dst_root
+    conflict = params_conflict(meta_path, params)
+    if conflict is not None:
+        if not args.overwrite:
+            print(f'error: {conflict}. Refusing to mix features of different '
+                  'parameters in one DST_ROOT: use the same parameters, '
+                  'another DST_ROOT, or --overwrite to recompute every file.',
+                  file=sys.stderr)
+            return False
+        print(f'warning: {conflict}; --overwrite recomputes the listed '
+              'files (other .npy files in DST_ROOT keep the old '
+              'parameters)', file=sys.stderr)
+    elif not osp.exists(meta_path) and osp.isdir(dst_root) \
+            and not args.overwrite and any(
+                osp.exists(output_path(dst_root, p)) for p in relpaths):
+        print(f'warning: {dst_root} has feature files but no '
+              f'{METADATA_FILE}; they are taken to match the parameters of '
+              'this run', file=sys.stderr)
+    return True
+
+
+def _report(results: List[Dict], meta: Dict, meta_path: str) -> int:
+    """Record the results in the metadata and print them; the exit status
+    (1 if some file failed)."""
+    counts = {status: 0 for status in ('done', 'skipped', 'failed')}
+    for result in results:
+        counts[result['status']] += 1
+    failures = sorted((r for r in results if r['status'] == 'failed'),
+                      key=lambda r: r['path'])
+    meta.update(
+        finished=time.strftime('%Y-%m-%d %H:%M:%S'),
+        counts=dict(total=len(results), **counts),
+        failures=[{k: v for k, v in r.items() if k not in ('status', 'shape')}
+                  for r in failures])
+    _write_json_atomic(meta_path, meta)
+
+    print(f'{len(results)} files: {counts["done"]} done, '
+          f'{counts["skipped"]} skipped (features already exist), '
+          f'{counts["failed"]} failed')
+    if failures:
+        print(f'{len(failures)} failed files:')
+        for result in failures:
+            print(f'  {result["reason"]}')
+        print(f'(also listed in {meta_path})')
+    return 1 if failures else 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the extraction.
 
@@ -521,44 +490,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     params = feature_params(args)
     src_root, dst_root = args.src_root, args.dst_root
 
-    try:
-        relpaths = collect_files(
-            src_root, args.ann_file, args.ext, exclude=dst_root)
-    except (OSError, ValueError) as err:
-        print(f'error: {err}', file=sys.stderr)
+    relpaths = _sources(args)
+    if relpaths is None:
         return 2
-    if not relpaths:
-        where = ('the annotation files' if args.ann_file else
-                 f'{src_root} with extensions {" ".join(args.ext)}')
-        print(f'error: no files to process in {where}', file=sys.stderr)
-        return 2
-    collisions = find_collisions(relpaths)
-    if collisions:
-        lines = '\n'.join(f'  {stem}.npy <- {", ".join(srcs)}'
-                          for stem, srcs in sorted(collisions.items()))
-        print('error: several source files would write the same feature '
-              f'file (narrow --ext or the annotation list):\n{lines}',
-              file=sys.stderr)
-        return 2
-
     meta_path = osp.join(dst_root, METADATA_FILE)
-    conflict = params_conflict(meta_path, params)
-    if conflict is not None:
-        if not args.overwrite:
-            print(f'error: {conflict}. Refusing to mix features of different '
-                  'parameters in one DST_ROOT: use the same parameters, '
-                  'another DST_ROOT, or --overwrite to recompute every file.',
-                  file=sys.stderr)
-            return 2
-        print(f'warning: {conflict}; --overwrite recomputes the listed '
-              'files (other .npy files in DST_ROOT keep the old '
-              'parameters)', file=sys.stderr)
-    elif not osp.exists(meta_path) and osp.isdir(dst_root) \
-            and not args.overwrite and any(
-                osp.exists(output_path(dst_root, p)) for p in relpaths):
-        print(f'warning: {dst_root} has feature files but no '
-              f'{METADATA_FILE}; they are taken to match the parameters of '
-              'this run', file=sys.stderr)
+    if not _parameters_allowed(args, params, relpaths, meta_path):
+        return 2
 
     os.makedirs(dst_root, exist_ok=True)
     meta = dict(
@@ -595,27 +532,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         remove_stale_temp_files(dst_dirs)
         raise
 
-    counts = {status: 0 for status in ('done', 'skipped', 'failed')}
-    for result in results:
-        counts[result['status']] += 1
-    failures = sorted((r for r in results if r['status'] == 'failed'),
-                      key=lambda r: r['path'])
-    meta.update(
-        finished=time.strftime('%Y-%m-%d %H:%M:%S'),
-        counts=dict(total=len(results), **counts),
-        failures=[{k: v for k, v in r.items() if k not in ('status', 'shape')}
-                  for r in failures])
-    _write_json_atomic(meta_path, meta)
-
-    print(f'{len(results)} files: {counts["done"]} done, '
-          f'{counts["skipped"]} skipped (features already exist), '
-          f'{counts["failed"]} failed')
-    if failures:
-        print(f'{len(failures)} failed files:')
-        for result in failures:
-            print(f'  {result["reason"]}')
-        print(f'(also listed in {meta_path})')
-    return 1 if failures else 0
+    return _report(results, meta, meta_path)
 
 
 if __name__ == '__main__':

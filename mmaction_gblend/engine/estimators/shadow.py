@@ -4,7 +4,7 @@ from typing import Optional
 
 from mmengine.runner import Runner
 
-from ...datasets.heldout_split import training_subset_config
+from ...datasets.heldout_split_configs import training_subset_config
 from ...utils.model_wrappers import unwrap
 from ..blend_policy import Samples
 from ..blend_schedule import Estimate

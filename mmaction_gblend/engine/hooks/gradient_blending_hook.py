@@ -18,7 +18,7 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from ...blending import initial_loss_check
-from ...datasets.heldout_split import heldout_split_config
+from ...datasets.heldout_split_configs import heldout_split_config
 from ...models.recognizers.multi_head_contract import (MultiHeadModel,
                                                       check_multi_head_model)
 from ...utils.model_wrappers import unwrap
@@ -137,9 +137,7 @@ class GradientBlendingHook(Hook):
                  release_heldout: bool = False) -> None:
         options = {k: v for k, v in locals().items()
                    if k not in ('self', '__class__')}
-        defaults = {k: p.default for k, p in inspect.signature(
-            GradientBlendingHook.__init__).parameters.items()}
-        replay_source = check_hook_options(options, defaults)
+        replay_source = check_hook_options(options, self.default_options())
         self.policy = BlendPolicy(**{
             k: options[k] for k in inspect.signature(BlendPolicy).parameters})
         self.options = options
@@ -161,6 +159,12 @@ class GradientBlendingHook(Hook):
         self.record = BlendHistory(history_file)
         self.plan: List[Estimate] = []
         self.measurer: Optional[HeadMeasurer] = None
+
+    @classmethod
+    def default_options(cls) -> Dict[str, object]:
+        """Every option's default, from the signature (their one home)."""
+        return {k: p.default for k, p in inspect.signature(
+            cls.__init__).parameters.items() if k != 'self'}
 
     # set-up ---------------------------------------------------------------
 

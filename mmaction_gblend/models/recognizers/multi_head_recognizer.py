@@ -188,24 +188,7 @@ class MultiHeadRecognizer(BaseModel):
         for name in self.modalities:
             self._build_branch(name, check_branch(name, branches[name]))
 
-        head = dict(head or dict(type='ClassifierHead'))
-        head.setdefault('type', 'ClassifierHead')
-        self.heads = ModuleDict({
-            name: MODELS.build(
-                dict(head, in_channels=self.feat_dims[name],
-                     num_classes=num_classes))
-            for name in self.modalities
-        })
-        check_fusion(fusion, self.modalities)
-        self.fusion = None
-        if fusion is not None:
-            self.fusion = MODELS.build(
-                dict(fusion, in_channels=dict(self.feat_dims)))
-            self.heads[FUSED] = MODELS.build(
-                dict(head, **(fused_head or {}),
-                     in_channels=self.fusion.out_channels,
-                     num_classes=num_classes))
-        self.head_names = list(self.heads)
+        self._build_heads(num_classes, head, fused_head, fusion)
 
         if blend_weights is None:
             default = FUSED if self.fusion is not None else self.modalities[0]
@@ -229,6 +212,29 @@ class MultiHeadRecognizer(BaseModel):
         self.loss_cls = MODELS.build(
             loss_cls or dict(type='CrossEntropyLoss'))
         self._build_modulation(score_source, opm)
+
+    def _build_heads(self, num_classes: int, head: Optional[dict],
+                     fused_head: Optional[dict],
+                     fusion: Optional[dict]) -> None:
+        """Build a head per branch, then the fusion and its fused head."""
+        head = dict(head or dict(type='ClassifierHead'))
+        head.setdefault('type', 'ClassifierHead')
+        self.heads = ModuleDict({
+            name: MODELS.build(
+                dict(head, in_channels=self.feat_dims[name],
+                     num_classes=num_classes))
+            for name in self.modalities
+        })
+        check_fusion(fusion, self.modalities)
+        self.fusion = None
+        if fusion is not None:
+            self.fusion = MODELS.build(
+                dict(fusion, in_channels=dict(self.feat_dims)))
+            self.heads[FUSED] = MODELS.build(
+                dict(head, **(fused_head or {}),
+                     in_channels=self.fusion.out_channels,
+                     num_classes=num_classes))
+        self.head_names = list(self.heads)
 
     def _check_settings(self, num_classes: int, fusion: Optional[dict],
                         head: Optional[dict], fused_head: Optional[dict],
