@@ -21,10 +21,11 @@ from helpers import REPO, run_command
 pytestmark = pytest.mark.slow  # builds a wheel, runs pytest in a new process
 
 # What pip needs to build the wheel, and what the demo tools' tests need
-# beside the installed package.
+# beside the installed package (docs/: the comparison's documented example).
 BUILD_FILES = ('setup.py', 'setup.cfg', 'README.md', 'requirements',
                'mmaction_gblend')
-CHECKOUT_FILES = ('setup.cfg', 'tests', 'tools', 'configs', 'benchmarks')
+CHECKOUT_FILES = ('setup.cfg', 'tests', 'tools', 'configs', 'benchmarks',
+                  'docs')
 NO_CACHE = shutil.ignore_patterns('__pycache__', '*.pyc', '.pytest_cache')
 
 
