@@ -8,15 +8,16 @@ estimate hours in. The schedule's lengths are checked by
 their modules; the rest here.
 """
 import logging
-import os.path as osp
 from typing import Dict, List, Optional
 
 from mmengine.logging import print_log
 
 from ..blending import check_blend_weights
 from ..datasets.group_split import check_group_spec
+from ..utils.choices import check_flag, check_integer
 from .blend_schedule import AT_START, HOOK_KEY, blend_schedule
 from .heldout_release import check_release_option
+from .history_file import check_history_file
 from .weight_replay import ReplaySource, replay_option
 
 #: Options of an estimate, which ``fixed`` and ``replay`` ignore.
@@ -79,25 +80,13 @@ def _check_other_options(options: Dict[str, object]) -> None:
     for key, least, optional in (('recalibrate_bn', 0, False),
                                  ('seed', 0, False), ('probe_size', 1, True),
                                  ('measure_batch_size', 1, True)):
-        value = options[key]
-        if value is None and optional:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or \
-                value < least:
-            raise ValueError(f'{HOOK_KEY}.{key} must be an integer >= '
-                             f'{least}, got {value!r}')
+        check_integer(f'{HOOK_KEY}.{key}', options[key], least, optional)
     for key in ('trajectory_correction', 'shadow_check', 'release_heldout'):
-        if not isinstance(options[key], bool):
-            raise ValueError(f'{HOOK_KEY}.{key} must be True or False, got '
-                             f'{options[key]!r}')
+        check_flag(f'{HOOK_KEY}.{key}', options[key])
     if options['exclude_heldout'] not in (None, True, False):
         raise ValueError(f'{HOOK_KEY}.exclude_heldout must be None, True or '
                          f'False, got {options["exclude_heldout"]!r}')
-    if not isinstance(options['history_file'], str) or \
-            not options['history_file'] or osp.dirname(
-                options['history_file']):
-        raise ValueError(f'{HOOK_KEY}.history_file must be a file name in '
-                         f'the work dir, got {options["history_file"]!r}')
+    check_history_file(options['history_file'], f'{HOOK_KEY}.history_file')
     if options['estimator'] == 'first_order' and options['use_accuracy']:
         raise ValueError(f"{HOOK_KEY}.use_accuracy: estimator='first_order' "
                          'differentiates losses (a 0/1 correctness has no '

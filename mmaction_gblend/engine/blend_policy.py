@@ -12,6 +12,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..blending import (BlendEstimate, blend_statistics,
                         bootstrap_weight_intervals, paired_standard_errors)
+from ..utils.choices import check_flag, check_integer, check_number
 from .blend_schedule import HOOK_KEY
 
 #: Per head, per-sample values on the probe T' (``'train'``) and on V
@@ -22,20 +23,6 @@ Pair = Tuple[float, float]
 
 def _mean(values: Sequence[float]) -> float:
     return math.fsum(values) / len(values)
-
-
-def _number(key: str, value, low: float, high: float, *, low_open=False,
-            high_open=True) -> float:
-    """``value`` as a float in the interval, or an error naming ``key``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-            not math.isfinite(value) or \
-            (value <= low if low_open else value < low) or \
-            (value >= high if high_open else value > high):
-        interval = ('(' if low_open else '[') + f'{low}, {high}' + \
-            (')' if high_open else ']')
-        raise ValueError(f'{HOOK_KEY}.{key} must be a number in {interval}, '
-                         f'got {value!r}')
-    return float(value)
 
 
 class BlendPolicy:
@@ -62,21 +49,19 @@ class BlendPolicy:
                  smoothing: float, noise_scale: float,
                  bootstrap: int) -> None:
         # no defaults: they are the hook's (one home)
-        if not isinstance(use_accuracy, bool):
-            raise ValueError(f'{HOOK_KEY}.use_accuracy must be True or False,'
-                             f' got {use_accuracy!r}')
-        self.use_accuracy = use_accuracy
-        self.overfit_floor = _number('overfit_floor', overfit_floor, 0,
-                                     math.inf, low_open=True)
-        self.min_weight = _number('min_weight', min_weight, 0, 1)
-        self.prediction_floor = _number('prediction_floor', prediction_floor,
-                                        0, 1)
-        self.smoothing = _number('smoothing', smoothing, 0, 1)
-        self.noise_scale = _number('noise_scale', noise_scale, 0, math.inf)
-        if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or \
-                bootstrap < 0:
-            raise ValueError(f'{HOOK_KEY}.bootstrap must be an integer >= 0,'
-                             f' got {bootstrap!r}')
+        def key(name: str) -> str:
+            return f'{HOOK_KEY}.{name}'
+
+        self.use_accuracy = check_flag(key('use_accuracy'), use_accuracy)
+        self.overfit_floor = check_number(key('overfit_floor'),
+                                          overfit_floor, 0, open_minimum=True)
+        self.min_weight, self.prediction_floor, self.smoothing = (
+            check_number(key(name), value, 0, 1, open_maximum=True)
+            for name, value in (('min_weight', min_weight),
+                                ('prediction_floor', prediction_floor),
+                                ('smoothing', smoothing)))
+        self.noise_scale = check_number(key('noise_scale'), noise_scale, 0)
+        check_integer(key('bootstrap'), bootstrap, 0)
         self.bootstrap = bootstrap
 
     def check_heads(self, num_heads: int) -> None:

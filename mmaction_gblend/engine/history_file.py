@@ -6,11 +6,29 @@ written entries the checkpoint lacks, even before its first checkpoint, so
 hooks rewrite the whole file from it.
 """
 import json
+import os.path as osp
 from typing import Iterable, List
 
 from mmengine.dist import is_main_process
 
-__all__ = ['append_history', 'read_history', 'rewrite_history']
+__all__ = ['append_history', 'check_history_file', 'read_history',
+           'rewrite_history']
+
+
+def check_history_file(name: object, key: str) -> str:
+    """A hook's ``history_file`` option: a file name in the work dir (the
+    hooks write there and nowhere else, so no directory part).
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: it is blank or has a directory part; both name ``key``.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f'{key} must be a file name, got {name!r}')
+    if not name.strip() or osp.dirname(name) or name.endswith(osp.sep):
+        raise ValueError(f'{key} must be a file name in the work dir, got '
+                         f'{name!r}')
+    return name
 
 
 def append_history(path: str, entry: dict) -> None:

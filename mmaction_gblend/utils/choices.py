@@ -84,12 +84,27 @@ def check_integer(key: str,
     return int(value)
 
 
+def _interval(minimum: Optional[float], maximum: Optional[float],
+              open_minimum: bool, open_maximum: bool) -> str:
+    """``'in [0, 1)'``, ``'> 0'``, ``'<= 1'``: the allowed values, in
+    words."""
+    if minimum is not None and maximum is not None:
+        return (f"in {'(' if open_minimum else '['}{minimum}, {maximum}"
+                f"{')' if open_maximum else ']'}")
+    if maximum is None:
+        return f"{'>' if open_minimum else '>='} {minimum}"
+    return f"{'<' if open_maximum else '<='} {maximum}"
+
+
 def check_number(key: str,
                  value: Any,
                  minimum: Optional[float] = None,
-                 maximum: Optional[float] = None) -> float:
+                 maximum: Optional[float] = None,
+                 *,
+                 open_minimum: bool = False,
+                 open_maximum: bool = False) -> float:
     """Return ``value`` as a float if it is a finite real number (not a
-    bool) in ``[minimum, maximum]``.
+    bool) between ``minimum`` and ``maximum``.
 
     Args:
         key: The setting's name in the message, e.g.
@@ -97,6 +112,8 @@ def check_number(key: str,
         value: The value given.
         minimum: The smallest allowed value; ``None`` for no bound.
         maximum: The largest allowed value; ``None`` for no bound.
+        open_minimum: ``minimum`` itself is refused (``value > minimum``).
+        open_maximum: ``maximum`` itself is refused (``value < maximum``).
 
     Returns:
         ``float(value)``.
@@ -104,20 +121,21 @@ def check_number(key: str,
     Raises:
         TypeError: ``'<key> must be a number, got <value>'``.
         ValueError: ``'<key> must be finite'``, ``'... >= <minimum>'``,
-            ``'... <= <maximum>'`` or ``'... in [<minimum>, <maximum>]'``,
-            with the value given.
+            ``'... <= <maximum>'`` or ``'... in [<minimum>, <maximum>]'``
+            (``>``, ``<``, ``(`` and ``)`` for open bounds), with the
+            value given.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f'{key} must be a number, got {value!r}')
     number = float(value)
     if not math.isfinite(number):
         raise ValueError(f'{key} must be finite, got {value!r}')
-    low = minimum is None or number >= minimum
-    high = maximum is None or number <= maximum
+    low = minimum is None or number > minimum or \
+        (number == minimum and not open_minimum)
+    high = maximum is None or number < maximum or \
+        (number == maximum and not open_maximum)
     if not (low and high):
-        bound = f'in [{minimum}, {maximum}]' \
-            if minimum is not None and maximum is not None else \
-            f'>= {minimum}' if maximum is None else f'<= {maximum}'
+        bound = _interval(minimum, maximum, open_minimum, open_maximum)
         raise ValueError(f'{key} must be {bound}, got {value!r}')
     return number
 

@@ -30,19 +30,19 @@ def build(tmp_path, max_epochs=3, base=HOOK, **options):
 
 BAD = [
     # the three that used to fail at an estimate, hours in
-    (dict(overfit_floor=0), 'overfit_floor must be a number in (0, inf)'),
-    (dict(min_weight=-0.1), 'min_weight must be a number in [0, 1)'),
-    (dict(smoothing=1.5), 'smoothing must be a number in [0, 1)'),
+    (dict(overfit_floor=0), 'overfit_floor must be > 0, got 0'),
+    (dict(min_weight=-0.1), 'min_weight must be in [0, 1), got -0.1'),
+    (dict(smoothing=1.5), 'smoothing must be in [0, 1), got 1.5'),
+    (dict(smoothing='0.5'), "smoothing must be a number, got '0.5'"),
     # and the rest
     (dict(overfit_floor=math.nan), 'overfit_floor must be'),
     (dict(overfit_floor=-1e-3), 'overfit_floor must be'),
     (dict(min_weight=1.0), 'min_weight must be'),
     (dict(smoothing=-0.1), 'smoothing must be'),
-    (dict(smoothing='0.5'), 'smoothing must be'),
     (dict(prediction_floor=1.0), 'prediction_floor must be'),
     (dict(noise_scale=-1.0), 'noise_scale must be'),
     (dict(noise_scale=math.inf), 'noise_scale must be'),
-    (dict(bootstrap=-1), 'bootstrap must be an integer'),
+    (dict(bootstrap=-1), 'bootstrap must be >= 0, got -1'),
     (dict(bootstrap=2.5), 'bootstrap must be an integer'),
     (dict(bootstrap=True), 'bootstrap must be an integer'),
     (dict(use_accuracy='yes'), 'use_accuracy must be True or False'),
@@ -53,16 +53,18 @@ BAD = [
     (dict(shadow_fraction=1.5), 'shadow_fraction must be in'),
     (dict(measure_pipeline='test'), 'measure_pipeline must be'),
     (dict(measure_pipeline=3), 'measure_pipeline must be'),
-    (dict(recalibrate_bn=-1), 'recalibrate_bn must be an integer >= 0'),
+    (dict(recalibrate_bn=-1), 'recalibrate_bn must be >= 0, got -1'),
     (dict(recalibrate_bn=2.5), 'recalibrate_bn must be an integer'),
-    (dict(seed=-1), 'seed must be an integer >= 0'),
-    (dict(probe_size=0), 'probe_size must be an integer >= 1'),
-    (dict(measure_batch_size=0), 'measure_batch_size must be an integer'),
+    (dict(seed=-1), 'seed must be >= 0, got -1'),
+    (dict(probe_size=0), 'probe_size must be >= 1, got 0'),
+    (dict(measure_batch_size=0), 'measure_batch_size must be >= 1'),
+    (dict(probe_size=8.0), 'probe_size must be an integer, got 8.0'),
     (dict(trajectory_correction='no'), 'trajectory_correction must be'),
     (dict(shadow_check=1), 'shadow_check must be True or False'),
     (dict(exclude_heldout='yes'), 'exclude_heldout must be None, True'),
     (dict(history_file='logs/history.jsonl'), 'history_file must be'),
     (dict(history_file=''), 'history_file must be'),
+    (dict(history_file='  '), 'history_file must be'),
     (dict(weights='equal'), "weights must be 'uniform'"),
     (dict(weights=dict(rgb=0.5, audio=0.6, fused=0.1)), 'weights'),
     (dict(mode='fixed'), "weights must be a dict for mode='fixed'"),
@@ -84,11 +86,23 @@ BAD = [
 ]
 
 
+#: A value of the wrong type (utils.choices' checks): TypeError.
+WRONG_TYPE = ('recalibrate_bn must be an integer',
+              'probe_size must be an integer, got 8.0',
+              'trajectory_correction must be',
+              'shadow_check must be True or False',
+              'release_heldout must be True or False',
+              "smoothing must be a number, got '0.5'",
+              'bootstrap must be an integer',
+              'use_accuracy must be True or False')
+
+
 @pytest.mark.parametrize('options,match', BAD,
                          ids=[str(sorted(o.items())) for o, _ in BAD])
 def test_an_invalid_option_fails_when_the_runner_is_built(
         tmp_path, options, match):
-    with pytest.raises(ValueError, match=re.escape(match)) as error:
+    error_type = TypeError if match in WRONG_TYPE else ValueError
+    with pytest.raises(error_type, match=re.escape(match)) as error:
         build(tmp_path, **options)
     key = match.split()[0].rstrip(':')
     if key.isidentifier() or key.startswith('mode='):
@@ -173,3 +187,14 @@ def test_valid_options_still_train(tmp_path):
                for w in e['weights'].values())
     assert copy.deepcopy(history[-1]['weights']) == pytest.approx(
         runner.model.get_blend_weights(), abs=1e-6)
+
+
+def test_a_history_file_that_is_not_a_string_is_refused_by_either_hook():
+    from mmaction_gblend.engine.hooks import (GradientBlendingHook,
+                                              OnTheFlyModulationHook)
+    for hook, key in ((GradientBlendingHook, 'GradientBlendingHook'),
+                      (OnTheFlyModulationHook, 'OnTheFlyModulationHook')):
+        with pytest.raises(TypeError, match=re.escape(
+                f'custom_hooks[{key}].history_file must be a file name, '
+                'got None')):
+            hook(history_file=None)

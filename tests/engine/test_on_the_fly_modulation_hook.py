@@ -152,6 +152,9 @@ def test_the_hook_refuses_to_run_with_nothing_to_modulate(tmp_path):
      "got ''"),
     ('logs/', ValueError, "history_file must be a file name in the work "
      "dir, got 'logs/'"),
+    # the hooks write into the work dir only (the G-Blend hook's rule too)
+    ('logs/modulation.jsonl', ValueError, 'history_file must be a file '
+     "name in the work dir, got 'logs/modulation.jsonl'"),
 ])
 def test_a_bad_history_file_names_the_key_when_built(history_file, error,
                                                      match):

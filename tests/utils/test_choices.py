@@ -13,6 +13,8 @@ def test_good_values_pass():
     assert check_integer('k', np.int64(2)) == 2
     assert check_integer('k', None, optional=True) is None
     assert check_number('k', 1) == 1.0 and check_number('k', 0.5, 0, 1) == 0.5
+    assert check_number('k', 1e-9, 0, open_minimum=True) == 1e-9
+    assert check_number('k', 0, 0, 1, open_maximum=True) == 0.0
     assert check_number('k', np.float32(0.25), maximum=1) == 0.25
     assert check_flag('k', False) is False
     assert check_keys('k', dict(a=1), ['a', 'b'], ['a']) == dict(a=1)
@@ -36,6 +38,13 @@ def test_good_values_pass():
      'k must be <= 1, got 2'),
     (lambda: check_number('k', 1.5, 0, 1), ValueError,
      'k must be in [0, 1], got 1.5'),
+    # open bounds: the bound itself is refused
+    (lambda: check_number('k', 1, 0, 1, open_maximum=True), ValueError,
+     'k must be in [0, 1), got 1'),
+    (lambda: check_number('k', 0, 0, open_minimum=True), ValueError,
+     'k must be > 0, got 0'),
+    (lambda: check_number('k', 1.0, maximum=1, open_maximum=True),
+     ValueError, 'k must be < 1, got 1.0'),
     (lambda: check_flag('k', 'yes'), TypeError,
      "k must be True or False, got 'yes'"),
     (lambda: check_flag('k', 1), TypeError, 'k must be True or False, got 1'),

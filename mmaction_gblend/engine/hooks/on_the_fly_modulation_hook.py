@@ -24,7 +24,8 @@ from ...models.modulation.modulation_state import (FEATURE_DROP, GRADIENT,
                                                    SCORES, ModulationState)
 from ...models.recognizers.multi_head_contract import check_multi_head_model
 from ...utils.model_wrappers import unwrap
-from ..history_file import append_history, rewrite_history
+from ..history_file import (append_history, check_history_file,
+                            rewrite_history)
 from ..optim_wrappers import GradientModulation
 
 #: The hook's config key, in the messages.
@@ -54,8 +55,9 @@ class OnTheFlyModulationHook(Hook):
 
     Raises:
         TypeError: A ``history_file`` that is not a string.
-        ValueError: An empty ``history_file`` or one that names a
-            directory.
+        ValueError: A blank ``history_file`` or one with a directory part
+            (:func:`~mmaction_gblend.engine.history_file.check_history_file`,
+            the G-Blend hook's check too).
     """
 
     # Before GradientBlendingHook (NORMAL), whose shadow training in
@@ -65,13 +67,8 @@ class OnTheFlyModulationHook(Hook):
 
     def __init__(self,
                  history_file: str = 'modulation_history.jsonl') -> None:
-        if not isinstance(history_file, str):
-            raise TypeError(f'{KEY}.history_file must be a file name, got '
-                            f'{history_file!r}')
-        if not history_file.strip() or history_file.endswith(('/', osp.sep)):
-            raise ValueError(f'{KEY}.history_file must be a file name in the '
-                             f'work dir, got {history_file!r}')
-        self.history_file = history_file
+        self.history_file = check_history_file(history_file,
+                                               f'{KEY}.history_file')
         self.history: List[dict] = []
         self._sums: Dict[str, torch.Tensor] = {}
         self._counts: Dict[str, int] = {}
