@@ -114,6 +114,16 @@ def build_step(name: str, batch_size: int, work_dir: str) -> Callable:
     return train_step_fn(model, wrapper, batch, after)
 
 
+def step_figures(times: Dict[str, list], result: dict, batch: int) -> None:
+    """Each strategy's step time over naive fusion's (this script's and the
+    GPU check's figures)."""
+    for name, target in STEP_TARGETS.items():
+        result['figures'].append(ratio_figure(
+            f'{name} step / naive step', times[name], times['naive'],
+            target, name, 'naive fusion',
+            note=f'model.train_step + the hook, batch {batch}'))
+
+
 def measure_steps(args, result: dict) -> None:
     init_scope()
     steps = {name: build_step(name, args.batch_size, args.work_dir)
@@ -122,12 +132,7 @@ def measure_steps(args, result: dict) -> None:
     times = interleave(
         {n: (lambda s=s: median_time(s, args.steps, args.warmup))
          for n, s in steps.items()}, args.repeats, log=say)
-    for name, target in STEP_TARGETS.items():
-        result['figures'].append(ratio_figure(
-            f'{name} step / naive step', times[name], times['naive'],
-            target, name, 'naive fusion',
-            note='model.train_step + the hook, batch '
-            f'{args.batch_size}'))
+    step_figures(times, result, args.batch_size)
     memory = {name: probe_memory(name, args) for name in STEP_CONFIGS}
     add_table(result, f'Per step (batch {args.batch_size}): median time '
               'and peak memory (fresh process each)',

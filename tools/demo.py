@@ -37,6 +37,8 @@ from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmaction_gblend.engine.hooks import GradientBlendingHook  # noqa: E402
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NAIVE = 'configs/demo/naive-fusion_r3d18-rgb_r18-audio_demo-av.py'
 GBLEND = 'configs/demo/gblend-offline-shadow_r3d18-rgb_r18-audio_demo-av.py'
@@ -138,8 +140,8 @@ class DemoProgress(Hook):
     def before_train_epoch(self, runner) -> None:
         self._epoch_done(runner)  # an epoch without validation
         self.estimating = runner.epoch == 0 and any(
-            type(h).__name__ == 'GradientBlendingHook' and
-            getattr(h, 'mode', None) == 'offline' for h in runner.hooks)
+            isinstance(h, GradientBlendingHook) and h.mode == 'offline'
+            for h in runner.hooks)
         if self.estimating:
             self._say('estimating the blend weights before training (shadow '
                       'copies trained without the held-out clips) ...')
@@ -173,13 +175,18 @@ def clock(seconds: float) -> str:
     return f'{int(seconds // 60)}:{int(seconds % 60):02d}'
 
 
+def console_log(cfg: Config) -> str:
+    """Where a run's full output goes: ``console.log`` in its work dir."""
+    return osp.join(cfg.work_dir, 'console.log')
+
+
 def train_and_test(cfg: Config, tag: str) -> Dict[str, float]:
     """Train, then test the final model; return the test metrics. The
     terminal gets :class:`DemoProgress`'s lines, ``console.log`` in the work
     dir everything else the run prints."""
     out = sys.stdout
     os.makedirs(cfg.work_dir, exist_ok=True)
-    log = osp.join(cfg.work_dir, 'console.log')
+    log = console_log(cfg)
     start = time.perf_counter()
     with open(log, 'w') as f, contextlib.redirect_stdout(f), \
             contextlib.redirect_stderr(f):
@@ -197,7 +204,6 @@ def train_and_test(cfg: Config, tag: str) -> Dict[str, float]:
     metrics['weights'] = runner.model.get_blend_weights()
     metrics['mix'] = runner.model.get_prediction_weights()
     metrics['clips'] = len(runner.train_dataloader.dataset)
-    metrics['log'] = log
     print(f'  [{tag}] done in {clock(60 * metrics["minutes"])}, test top-1 '
           f'{100 * metrics["acc/top1"]:.1f}', file=out, flush=True)
     return metrics
@@ -253,7 +259,7 @@ def main(argv=None) -> Dict[str, Dict]:
     for i, (name, cfg) in enumerate(runs, 1):
         print(f'\nRun {i} of {len(runs)}: {name}, '
               f'{cfg.train_cfg.max_epochs} epochs; full log in '
-              f'{osp.join(cfg.work_dir, "console.log")}', flush=True)
+              f'{console_log(cfg)}', flush=True)
         results[name] = train_and_test(cfg, cfg.experiment_name)
     print('\nTest split of the demo data (accuracy, %):\n')
     print(table(results))

@@ -55,11 +55,13 @@ class BlendPolicy:
         self.use_accuracy = check_flag(key('use_accuracy'), use_accuracy)
         self.overfit_floor = check_number(key('overfit_floor'),
                                           overfit_floor, 0, open_minimum=True)
-        self.min_weight, self.prediction_floor, self.smoothing = (
-            check_number(key(name), value, 0, 1, open_maximum=True)
-            for name, value in (('min_weight', min_weight),
-                                ('prediction_floor', prediction_floor),
-                                ('smoothing', smoothing)))
+        self.min_weight = check_number(key('min_weight'), min_weight, 0, 1,
+                                       open_maximum=True)
+        self.prediction_floor = check_number(key('prediction_floor'),
+                                             prediction_floor, 0, 1,
+                                             open_maximum=True)
+        self.smoothing = check_number(key('smoothing'), smoothing, 0, 1,
+                                      open_maximum=True)
         self.noise_scale = check_number(key('noise_scale'), noise_scale, 0)
         check_integer(key('bootstrap'), bootstrap, 0)
         self.bootstrap = bootstrap

@@ -25,7 +25,7 @@ def check_history_file(name: object, key: str) -> str:
     """
     if not isinstance(name, str):
         raise TypeError(f'{key} must be a file name, got {name!r}')
-    if not name.strip() or osp.dirname(name) or name.endswith(osp.sep):
+    if not name.strip() or osp.dirname(name):  # 'logs/', '/': 'logs', '/'
         raise ValueError(f'{key} must be a file name in the work dir, got '
                          f'{name!r}')
     return name

@@ -130,10 +130,10 @@ def check_number(key: str,
     number = float(value)
     if not math.isfinite(number):
         raise ValueError(f'{key} must be finite, got {value!r}')
-    low = minimum is None or number > minimum or \
-        (number == minimum and not open_minimum)
-    high = maximum is None or number < maximum or \
-        (number == maximum and not open_maximum)
+    low = minimum is None or (number > minimum if open_minimum else
+                              number >= minimum)
+    high = maximum is None or (number < maximum if open_maximum else
+                               number <= maximum)
     if not (low and high):
         bound = _interval(minimum, maximum, open_minimum, open_maximum)
         raise ValueError(f'{key} must be {bound}, got {value!r}')

@@ -22,6 +22,7 @@ from mmaction_gblend.engine.hooks import (GradientBlendingHook,
                                           OnTheFlyModulationHook)
 from mmaction_gblend.engine.optim_wrappers import OGMGEOptimWrapper
 from mmaction_gblend.models.recognizers import FUSED, MultiHeadRecognizer
+from mmaction_gblend.utils.choices import check_choice, check_number
 from . import REPO, strategies
 from .strategies import PART_SUFFIX, Strategy, heldout_split, plain
 
@@ -102,10 +103,9 @@ class Derivation:
         split = heldout_split()
         if heldout_fraction is None:
             heldout_fraction = split['fraction']
-        if not 0 < heldout_fraction < 1:
-            raise ValueError('--heldout-fraction must be in (0, 1), got '
-                             f'{heldout_fraction}')
-        self.heldout_fraction = float(heldout_fraction)
+        self.heldout_fraction = check_number(
+            '--heldout-fraction', heldout_fraction, 0, 1, open_minimum=True,
+            open_maximum=True)
         #: The seed of the held-out split (the same for every training
         #: seed).
         self.heldout_seed = split['seed']
@@ -117,10 +117,8 @@ class Derivation:
         self.heldout_group = heldout_group
         self.epochs = epochs
         self.val_every_epoch = val_every_epoch
-        if eval_split not in EVAL_SPLITS:
-            raise ValueError(f'--eval-split must be one of {EVAL_SPLITS}, '
-                             f'got {eval_split!r}')
-        self.eval_split = eval_split
+        self.eval_split = check_choice('--eval-split', eval_split,
+                                       EVAL_SPLITS)
         self.data_root = None if data_root is None else osp.abspath(
             data_root)
         self._check()

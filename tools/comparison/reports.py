@@ -173,8 +173,8 @@ def metafile(rows: List[dict], derivation: Derivation, work_dir: str
     models = []
     for row in rows:
         name = row['strategy']
-        strategy = derivation.strategies.get(name)
-        config = (strategy and derivation.demo_config(name)) or \
+        strategy = derivation.strategies[name]
+        config = derivation.demo_config(name) or \
             osp.join(work_dir, name, 'seed0.py')
         mean, std = row['prediction']
         seeds = ' '.join(str(s) for s in row['seed_list'])
@@ -184,7 +184,7 @@ def metafile(rows: List[dict], derivation: Derivation, work_dir: str
             ('In Collection', 'Balancing strategies'),
             ('Metadata', _metadata(row, derivation, dataset)),
             ('Modality', '+'.join(
-                [strategy.modality] if strategy and strategy.modality
+                [strategy.modality] if strategy.modality
                 else derivation.modalities)),
             ('Results', [dict(
                 Dataset=dataset, Task='Action Recognition',

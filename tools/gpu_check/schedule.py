@@ -157,7 +157,7 @@ class Check:
 
     def _stop(self, run: dict, timed_out: bool) -> str:
         """End a step (killed at its timeout) and return its output."""
-        if timed_out and 'rc' not in run:
+        if timed_out:  # the caller's: past the timeout and still running
             kill_group(run['proc'].pid)
         self.reap(run, block=True)
         if timed_out:  # what the group left behind
@@ -315,9 +315,9 @@ class Check:
         results = self.results()
         out = osp.abspath(self.args.out_dir)
         os.makedirs(out, exist_ok=True)
-        path = osp.join(out, f'{self._stem()}.json')
-        results['results_file'] = path
-        results['summary_file'] = osp.join(out, f'{self._stem()}.md')
+        stem = osp.join(out, self._stem())
+        path = results['results_file'] = f'{stem}.json'
+        results['summary_file'] = f'{stem}.md'
         write_json(path, results)
         with open(results['summary_file'], 'w') as f:
             f.write(render_markdown(results))

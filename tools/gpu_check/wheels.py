@@ -369,10 +369,16 @@ def replace_folder(dest: str, wheels: Dict[str, str]) -> List[str]:
     return removed
 
 
+#: How the GPU machine's pip installs the folder: only these wheels, none
+#: of their requirements, over what ``--target`` already holds.
+INSTALL_FLAGS = ('-q', '--no-index', '--no-deps', '--no-compile',
+                 '--no-cache-dir', '--upgrade')
+
+
 def install_line(wheels: str = '.whl', site: str = DEFAULT_SITE) -> str:
     """How the GPU machine installs the folder (the device README's line)."""
-    return (f'python3 -m pip install -q --no-index --no-deps --no-compile '
-            f'--no-cache-dir --upgrade --target {site} {wheels}/*.whl')
+    return (f"python3 -m pip install {' '.join(INSTALL_FLAGS)} "
+            f'--target {site} {wheels}/*.whl')
 
 
 def resolve(dest: str = DEFAULT_WHEELS, python: str = sys.executable,

@@ -22,6 +22,7 @@ from typing import List, Optional
 # run as a script: tools/ on the path makes this folder the package
 # gpu_check (appended, so that tools/test.py never shadows the stdlib's test)
 sys.path.append(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from gpu_check.wheels import INSTALL_FLAGS, MANIFEST  # noqa: E402
 
 #: Wheels never installed from the folder: the machine's own CUDA stack.
 NEVER_INSTALL = ('torch-', 'torchvision-', 'torchaudio-', 'triton-',
@@ -30,7 +31,7 @@ NEVER_INSTALL = ('torch-', 'torchvision-', 'torchaudio-', 'triton-',
 
 def _report_missing(folder: str, wheels: List[str]) -> None:
     """Name the wheels ``MANIFEST.json`` lists that the folder lacks."""
-    manifest = osp.join(folder, 'MANIFEST.json')
+    manifest = osp.join(folder, MANIFEST)
     if not osp.isfile(manifest):
         return
     with open(manifest) as f:
@@ -57,11 +58,10 @@ def install(args: argparse.Namespace) -> int:
         return 1
     _report_missing(args.wheels, wheels)
     start = time.monotonic()
-    cmd = [sys.executable, '-m', 'pip', 'install', '-q', '--no-index',
-           '--no-deps', '--no-compile', '--no-cache-dir', '--upgrade',
-           '--disable-pip-version-check', '--target', args.site] + wheels
-    print('$ ' + ' '.join(cmd[:12]) + f' ... ({len(wheels)} wheels)',
-          flush=True)
+    cmd = [sys.executable, '-m', 'pip', 'install', *INSTALL_FLAGS,
+           '--disable-pip-version-check', '--target', args.site]
+    print('$ ' + ' '.join(cmd) + f' ... ({len(wheels)} wheels)', flush=True)
+    cmd += wheels
     proc = subprocess.run(cmd)
     if proc.returncode != 0:
         return proc.returncode

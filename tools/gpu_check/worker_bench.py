@@ -98,10 +98,6 @@ def epoch_run(strategy: str, tag: str, args: argparse.Namespace, W,
     return out
 
 
-def _seconds_per_epoch(runs: List[dict]) -> List[float]:
-    return [r['train_s'] / r['epochs'] for r in runs]
-
-
 class Bench:
     """The bench's parts, each recorded on its own: a part that fails is
     an error in the results, and the others still run.
@@ -176,11 +172,7 @@ class Bench:
     def strategy_step_figures(self) -> None:
         times = self.timing('strategy_overhead', list(self.SO.STEP_CONFIGS),
                             self.build_strategy_step)
-        for name, target in self.SO.STEP_TARGETS.items():
-            self.result['figures'].append(self.C.ratio_figure(
-                f'{name} step / naive step', times[name], times['naive'],
-                target, name, 'naive fusion',
-                note=f'model.train_step + the hook, batch {self.args.batch}'))
+        self.SO.step_figures(times, self.result, self.args.batch)
 
     def epoch_figures(self) -> None:
         """Each strategy's epoch time over naive fusion's, interleaved, and
@@ -196,26 +188,29 @@ class Bench:
             runs[name].append(out)
             return out['train_s'] / out['epochs']
 
-        self.C.interleave({n: (lambda n=n: measure(n)) for n in runs},
-                          args.epoch_repeats, log=self.C.say)
+        seconds = self.C.interleave(
+            {n: (lambda n=n: measure(n)) for n in runs}, args.epoch_repeats,
+            log=self.C.say)
         self.result['epoch_runs'] = runs
         for name, rs in runs.items():
             if name != 'naive':
-                self._epoch_ratio(name, rs, runs['naive'])
+                self._epoch_ratio(name, seconds[name], seconds['naive'],
+                                  rs[0]['iters_per_epoch'])
             peaks = [r.get('cuda_peak_mib') for r in rs]
             if all(p is not None for p in peaks):
                 self.result['cuda_peak_mib'].setdefault(name, {})['run'] = \
                     max(peaks)
 
-    def _epoch_ratio(self, name: str, runs: List[dict],
-                     naive: List[dict]) -> None:
+    def _epoch_ratio(self, name: str, seconds: List[float],
+                     naive: List[float], iters_per_epoch: int) -> None:
+        """``seconds`` per epoch of ``name`` against naive fusion's."""
         args = self.args
         self.result['figures'].append(self.C.ratio_figure(
-            f'{name} epoch / naive epoch', _seconds_per_epoch(runs),
-            _seconds_per_epoch(naive), self.SO.EPOCH_TARGETS.get(name),
-            name, 'naive fusion', unit='s/epoch',
+            f'{name} epoch / naive epoch', seconds, naive,
+            self.SO.EPOCH_TARGETS.get(name), name, 'naive fusion',
+            unit='s/epoch',
             note=f'{args.super_epochs} super-epochs of {args.super_epoch} '
-            f'epochs, {runs[0]["iters_per_epoch"]} iterations per epoch'))
+            f'epochs, {iters_per_epoch} iterations per epoch'))
 
     def run(self) -> int:
         """Every part, then the results; 1 if a part failed."""
